@@ -1,0 +1,39 @@
+// Float64 references: plain loops, no tiling, no tricks, so that they are obviously right.
+// They read the same layouts as the kernels (see kernels/ops.hpp) and return doubles.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/ops.hpp"
+
+namespace costcurve::ref {
+
+struct Attention {
+  std::vector<double> out;  // [B][s_q][H][d_v]
+  std::vector<double> lse;  // [B][s_q][H]
+};
+
+Attention dense_prefill(const DensePrefillShape& s, const float* q, const float* k, const float* v);
+Attention dense_decode(const MqaShape& s, const float* q, const float* kv);
+Attention sparse(const MqaShape& s, int top_k, const float* q, const float* kv,
+                 const std::int32_t* indices);
+// Invisible positions are -inf.
+std::vector<double> indexer(const IndexerShape& s, const float* q, const float* w, const float* k,
+                            const float* k_scale);
+// By a full sort under the documented rule (kernels/ops.hpp): ascending positions, -1 pads.
+std::vector<std::int32_t> topk(const Batch& b, int k, const float* logits);
+std::vector<double> gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
+                         const float* b);
+
+// How far a kernel's output is from the reference.
+struct Error {
+  double rel_l2 = 0;            // ||got - ref|| / ||ref|| over finite reference entries
+  double max_abs = 0;           // largest |got - ref| over finite reference entries
+  std::int64_t bad = 0;         // NaN outputs, or infinities where the reference is finite (and vice versa)
+  std::int64_t count = 0;
+  bool within(double tol) const { return bad == 0 && rel_l2 <= tol; }
+};
+Error compare(const float* got, const std::vector<double>& ref);
+
+}  // namespace costcurve::ref
