@@ -1,6 +1,5 @@
 // costcurve: measure long-context attention kernels and price them per million tokens.
 #include <CLI/CLI.hpp>
-
 #include <cstdint>
 #include <iostream>
 #include <random>
@@ -56,7 +55,8 @@ int cmd_validate(const Common& c, std::uint64_t seed, const std::vector<std::str
   const BackendInfo info = be->info();
   std::cout << "validating on " << info.name << ": " << info.device << ", seed " << seed << "\n\n";
   const bool ok = print_validation(std::cout, run_validation(*be, specs, seed));
-  std::cout << "\n" << (ok ? "all operations match the float64 reference" : "VALIDATION FAILED") << "\n";
+  std::cout << "\n"
+            << (ok ? "all operations match the float64 reference" : "VALIDATION FAILED") << "\n";
   return ok ? 0 : kExitFailed;
 }
 
@@ -86,8 +86,9 @@ int main(int argc, char** argv) {
   for (auto op : costcurve::kAllOps) op_names.emplace_back(costcurve::op_name(op));
 
   auto* validate = app.add_subcommand(
-      "validate", "Run every operation once at small, awkward shapes and compare with a float64 "
-                  "reference; prints a pass/fail table and exits 1 if anything fails.");
+      "validate",
+      "Run every operation once at small, awkward shapes and compare with a float64 "
+      "reference; prints a pass/fail table and exits 1 if anything fails.");
   add_backend_options(validate, common);
   validate->add_option("--seed", seed, "Seed for the random inputs (default: fresh each run)");
   validate->add_option("--op", ops, "Only these operations (repeatable)")

@@ -30,7 +30,8 @@ private:
 };
 
 // A host copy and its backend twin.
-template <class T> struct Array {
+template <class T>
+struct Array {
   std::vector<T> host;
   Buffer dev;
   void alloc(Backend& be, std::size_t n) {
@@ -73,9 +74,9 @@ Validation start_validation(DType t) {
 
 double dsize(DType t) {
   switch (t) {
-  case DType::f32: return 4;
-  case DType::bf16: return 2;
-  case DType::fp8_e4m3: return 1;
+    case DType::f32: return 4;
+    case DType::bf16: return 2;
+    case DType::fp8_e4m3: return 1;
   }
   return 4;
 }
@@ -96,18 +97,20 @@ public:
   double bytes() const override {
     const Batch& b = shape_.batch;
     return dsize(shape_.dtype) * shape_.heads *
-           (b.query_rows() * (shape_.d_qk + shape_.d_v) + total_keys(b) * (shape_.d_qk + shape_.d_v));
+           (b.query_rows() * (shape_.d_qk + shape_.d_v) +
+            total_keys(b) * (shape_.d_qk + shape_.d_v));
   }
   std::size_t memory() const override {
     const Batch& b = shape_.batch;
     const double rows = b.query_rows(), cache = b.batch() * b.capacity;
-    return static_cast<std::size_t>(4.0 * shape_.heads *
-                                    (rows * (shape_.d_qk + shape_.d_v + 1) +
-                                     cache * (shape_.d_qk + shape_.d_v)));
+    return static_cast<std::size_t>(
+        4.0 * shape_.heads *
+        (rows * (shape_.d_qk + shape_.d_v + 1) + cache * (shape_.d_qk + shape_.d_v)));
   }
   void setup(std::uint64_t seed) override {
     const Batch& b = shape_.batch;
-    const std::size_t rows = b.query_rows() * shape_.heads, cache = b.batch() * b.capacity * shape_.heads;
+    const std::size_t rows = b.query_rows() * shape_.heads,
+                      cache = b.batch() * b.capacity * shape_.heads;
     q_.alloc(be_, rows * shape_.d_qk);
     k_.alloc(be_, cache * shape_.d_qk);
     v_.alloc(be_, cache * shape_.d_v);
@@ -132,7 +135,8 @@ public:
   Validation validate() override {
     out_.download(be_);
     lse_.download(be_);
-    const ref::Attention r = ref::dense_prefill(shape_, q_.host.data(), k_.host.data(), v_.host.data());
+    const ref::Attention r =
+        ref::dense_prefill(shape_, q_.host.data(), k_.host.data(), v_.host.data());
     Validation v = start_validation(shape_.dtype);
     accumulate(v, ref::compare(out_.host.data(), r.out), "out");
     accumulate(v, ref::compare(lse_.host.data(), r.lse), "lse");
@@ -225,13 +229,18 @@ public:
       for (long i = 0; i < b.s_q; ++i) p += std::min<double>(top_k_, b.query_pos(s, i) + 1);
     return p;
   }
-  double flops() const override { return 2.0 * shape_.heads * (shape_.d_latent + shape_.d_v) * pairs(); }
+  double flops() const override {
+    return 2.0 * shape_.heads * (shape_.d_latent + shape_.d_v) * pairs();
+  }
   double bytes() const override {
-    return dsize(shape_.dtype) * (pairs() * shape_.d_latent +
-                                  shape_.batch.query_rows() * shape_.heads * (shape_.d_latent + shape_.d_v)) +
+    return dsize(shape_.dtype) *
+               (pairs() * shape_.d_latent +
+                shape_.batch.query_rows() * shape_.heads * (shape_.d_latent + shape_.d_v)) +
            4.0 * shape_.batch.query_rows() * top_k_;
   }
-  std::size_t memory() const override { return base_memory() + 4 * shape_.batch.query_rows() * top_k_; }
+  std::size_t memory() const override {
+    return base_memory() + 4 * shape_.batch.query_rows() * top_k_;
+  }
   void run() override {
     const SparseArgs a{shape_, top_k_, q_.ptr(), kv_.ptr(), idx_.ptr(), out_.ptr(), lse_.ptr()};
     if (spec_.op == Op::sparse_prefill)
@@ -286,15 +295,15 @@ public:
   }
   double bytes() const override {
     const Batch& b = shape_.batch;
-    return dsize(shape_.dtype) * (total_keys(b) * shape_.dim +
-                                  b.query_rows() * shape_.heads * shape_.dim) +
+    return dsize(shape_.dtype) *
+               (total_keys(b) * shape_.dim + b.query_rows() * shape_.heads * shape_.dim) +
            4.0 * (total_keys(b) + b.query_rows() * (shape_.heads + b.capacity));
   }
   std::size_t memory() const override {
     const Batch& b = shape_.batch;
     const double rows = b.query_rows(), cache = b.batch() * b.capacity;
-    return static_cast<std::size_t>(
-        4 * (rows * shape_.heads * (shape_.dim + 1) + cache * (shape_.dim + 1) + rows * b.capacity));
+    return static_cast<std::size_t>(4 * (rows * shape_.heads * (shape_.dim + 1) +
+                                         cache * (shape_.dim + 1) + rows * b.capacity));
   }
   void setup(std::uint64_t seed) override {
     const Batch& b = shape_.batch;
@@ -318,7 +327,8 @@ public:
   }
   Validation validate() override {
     out_.download(be_);
-    const auto r = ref::indexer(shape_, q_.host.data(), w_.host.data(), k_.host.data(), ks_.host.data());
+    const auto r =
+        ref::indexer(shape_, q_.host.data(), w_.host.data(), k_.host.data(), ks_.host.data());
     Validation v = start_validation(shape_.dtype);
     accumulate(v, ref::compare(out_.host.data(), r), "logits");
     return v;
@@ -387,7 +397,9 @@ public:
   double bytes() const override {
     return dsize(spec_.dtype) * (spec_.m * spec_.k + spec_.k * spec_.n + spec_.m * spec_.n);
   }
-  std::size_t memory() const override { return 4 * (spec_.m * spec_.k + spec_.k * spec_.n + spec_.m * spec_.n); }
+  std::size_t memory() const override {
+    return 4 * (spec_.m * spec_.k + spec_.k * spec_.n + spec_.m * spec_.n);
+  }
   void setup(std::uint64_t seed) override {
     a_.alloc(be_, spec_.m * spec_.k);
     b_.alloc(be_, spec_.k * spec_.n);
@@ -400,7 +412,9 @@ public:
     poison();
   }
   void poison() override { poison_out(be_, c_); }
-  void run() override { be_.gemm({spec_.m, spec_.n, spec_.k, spec_.dtype, a_.ptr(), b_.ptr(), c_.ptr()}); }
+  void run() override {
+    be_.gemm({spec_.m, spec_.n, spec_.k, spec_.dtype, a_.ptr(), b_.ptr(), c_.ptr()});
+  }
   Validation validate() override {
     c_.download(be_);
     const auto r = ref::gemm(spec_.m, spec_.n, spec_.k, a_.host.data(), b_.host.data());
@@ -417,9 +431,9 @@ private:
 
 double tolerance(DType t) {
   switch (t) {
-  case DType::f32: return 2e-5;
-  case DType::bf16: return 1e-2;
-  case DType::fp8_e4m3: return 6e-2;
+    case DType::f32: return 2e-5;
+    case DType::bf16: return 1e-2;
+    case DType::fp8_e4m3: return 6e-2;
   }
   return 0;
 }
@@ -430,7 +444,9 @@ std::string ProblemSpec::describe() const {
   if (op == Op::gemm) {
     os << " M=" << m << " N=" << n << " K=" << k;
   } else {
-    const long L = batch.seq_lens.empty() ? 0 : *std::max_element(batch.seq_lens.begin(), batch.seq_lens.end());
+    const long L = batch.seq_lens.empty()
+                       ? 0
+                       : *std::max_element(batch.seq_lens.begin(), batch.seq_lens.end());
     os << " B=" << batch.batch() << " s_q=" << batch.s_q << " L=" << L;
     if (op == Op::topk || op == Op::sparse_prefill || op == Op::sparse_decode) os << " k=" << top_k;
   }
@@ -440,13 +456,13 @@ std::string ProblemSpec::describe() const {
 
 std::unique_ptr<Problem> make_problem(const ProblemSpec& s, Backend& be) {
   switch (s.op) {
-  case Op::dense_prefill: return std::make_unique<DensePrefillProblem>(s, be);
-  case Op::dense_decode: return std::make_unique<DenseDecodeProblem>(s, be);
-  case Op::indexer: return std::make_unique<IndexerProblem>(s, be);
-  case Op::topk: return std::make_unique<TopkProblem>(s, be);
-  case Op::sparse_prefill:
-  case Op::sparse_decode: return std::make_unique<SparseProblem>(s, be);
-  case Op::gemm: return std::make_unique<GemmProblem>(s, be);
+    case Op::dense_prefill: return std::make_unique<DensePrefillProblem>(s, be);
+    case Op::dense_decode: return std::make_unique<DenseDecodeProblem>(s, be);
+    case Op::indexer: return std::make_unique<IndexerProblem>(s, be);
+    case Op::topk: return std::make_unique<TopkProblem>(s, be);
+    case Op::sparse_prefill:
+    case Op::sparse_decode: return std::make_unique<SparseProblem>(s, be);
+    case Op::gemm: return std::make_unique<GemmProblem>(s, be);
   }
   throw OpError("unknown operation");
 }

@@ -32,10 +32,10 @@ struct ProblemSpec {
 
 struct Validation {
   bool pass = false;
-  double rel_l2 = 0;      // worst relative L2 error over the outputs
-  double tolerance = 0;   // the bound it was held to
-  std::int64_t bad = 0;   // NaN, unwritten or mismatched entries
-  std::string detail;     // what failed, in words
+  double rel_l2 = 0;     // worst relative L2 error over the outputs
+  double tolerance = 0;  // the bound it was held to
+  std::int64_t bad = 0;  // NaN, unwritten or mismatched entries
+  std::string detail;    // what failed, in words
 };
 
 class Problem {

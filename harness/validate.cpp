@@ -75,13 +75,15 @@ std::vector<ValidationRow> run_validation(Backend& be, const std::vector<Problem
 bool print_validation(std::ostream& os, const std::vector<ValidationRow>& rows) {
   bool all = true;
   char line[256];
-  std::snprintf(line, sizeof line, "%-48s %12s %10s  %s\n", "operation", "rel. error", "bound", "result");
+  std::snprintf(line, sizeof line, "%-48s %12s %10s  %s\n", "operation", "rel. error", "bound",
+                "result");
   os << line;
   for (const auto& r : rows) {
     const bool ok = r.error.empty() && r.result.pass;
     all = all && ok;
     if (!r.error.empty()) {
-      std::snprintf(line, sizeof line, "%-48s %12s %10s  ERROR\n", r.spec.describe().c_str(), "-", "-");
+      std::snprintf(line, sizeof line, "%-48s %12s %10s  ERROR\n", r.spec.describe().c_str(), "-",
+                    "-");
       os << line << "    " << r.error << "\n";
       continue;
     }

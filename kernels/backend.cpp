@@ -21,8 +21,9 @@ std::unique_ptr<Backend> make_backend(const std::string& name, int threads) {
 #if COSTCURVE_HAVE_CUDA
     return make_cuda_backend();
 #else
-    throw OpError("backend 'cuda' is not compiled into this binary: reconfigure with "
-                  "-DCOSTCURVE_CUDA=ON on a machine with nvcc");
+    throw OpError(
+        "backend 'cuda' is not compiled into this binary: reconfigure with "
+        "-DCOSTCURVE_CUDA=ON on a machine with nvcc");
 #endif
   }
   throw OpError("unknown backend '" + name + "' (known: cpu, cuda)");

@@ -69,7 +69,10 @@ public:
     p_ = nullptr;
     bytes_ = 0;
   }
-  template <class T> T* as() const { return static_cast<T*>(p_); }
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(p_);
+  }
   std::size_t bytes() const { return bytes_; }
 
 private:

@@ -5,7 +5,9 @@
 namespace costcurve {
 namespace {
 
-[[noreturn]] void fail(const std::string& what) { throw OpError(what); }
+[[noreturn]] void fail(const std::string& what) {
+  throw OpError(what);
+}
 
 void require_positive(std::int64_t v, const char* field) {
   if (v <= 0) fail(std::string(field) + " must be positive, got " + std::to_string(v));
@@ -15,22 +17,22 @@ void require_positive(std::int64_t v, const char* field) {
 
 std::string_view dtype_name(DType t) {
   switch (t) {
-  case DType::f32: return "f32";
-  case DType::bf16: return "bf16";
-  case DType::fp8_e4m3: return "fp8_e4m3";
+    case DType::f32: return "f32";
+    case DType::bf16: return "bf16";
+    case DType::fp8_e4m3: return "fp8_e4m3";
   }
   return "?";
 }
 
 std::string_view op_name(Op op) {
   switch (op) {
-  case Op::dense_prefill: return "dense_prefill";
-  case Op::dense_decode: return "dense_decode";
-  case Op::indexer: return "indexer";
-  case Op::topk: return "topk";
-  case Op::sparse_prefill: return "sparse_prefill";
-  case Op::sparse_decode: return "sparse_decode";
-  case Op::gemm: return "gemm";
+    case Op::dense_prefill: return "dense_prefill";
+    case Op::dense_decode: return "dense_decode";
+    case Op::indexer: return "indexer";
+    case Op::topk: return "topk";
+    case Op::sparse_prefill: return "sparse_prefill";
+    case Op::sparse_decode: return "sparse_decode";
+    case Op::gemm: return "gemm";
   }
   return "?";
 }
@@ -57,11 +59,11 @@ void Batch::check() const {
   for (std::size_t b = 0; b < seq_lens.size(); ++b) {
     const std::string field = "seq_lens[" + std::to_string(b) + "]";
     if (seq_lens[b] < s_q)
-      fail(field + " = " + std::to_string(seq_lens[b]) + " is shorter than s_q = " +
-           std::to_string(s_q));
+      fail(field + " = " + std::to_string(seq_lens[b]) +
+           " is shorter than s_q = " + std::to_string(s_q));
     if (seq_lens[b] > capacity)
-      fail(field + " = " + std::to_string(seq_lens[b]) + " exceeds capacity = " +
-           std::to_string(capacity));
+      fail(field + " = " + std::to_string(seq_lens[b]) +
+           " exceeds capacity = " + std::to_string(capacity));
     if (seq_lens[b] > (std::int64_t{1} << 31) - 1) fail(field + " exceeds 2^31 - 1 tokens");
   }
 }

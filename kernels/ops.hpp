@@ -48,9 +48,9 @@ inline double deepseek_softmax_scale() {
 
 // Which tokens are present and which of them are queries; shared by all attention-like ops.
 struct Batch {
-  std::int64_t s_q = 1;                 // query tokens per sequence (the last s_q of each)
-  std::vector<std::int64_t> seq_lens;   // tokens per sequence, each >= s_q
-  std::int64_t capacity = 0;            // cache rows per sequence (>= max seq_len): the slab stride
+  std::int64_t s_q = 1;                // query tokens per sequence (the last s_q of each)
+  std::vector<std::int64_t> seq_lens;  // tokens per sequence, each >= s_q
+  std::int64_t capacity = 0;           // cache rows per sequence (>= max seq_len): the slab stride
 
   std::int64_t batch() const { return static_cast<std::int64_t>(seq_lens.size()); }
   std::int64_t query_rows() const { return batch() * s_q; }
@@ -107,11 +107,11 @@ struct DenseDecodeArgs {
 struct SparseArgs {
   MqaShape shape;
   int top_k = 2048;
-  const float* q = nullptr;             // [B][s_q][H][d_latent]
-  const float* kv = nullptr;            // [B][capacity][d_latent]
+  const float* q = nullptr;               // [B][s_q][H][d_latent]
+  const float* kv = nullptr;              // [B][capacity][d_latent]
   const std::int32_t* indices = nullptr;  // [B][s_q][top_k]
-  float* out = nullptr;                 // [B][s_q][H][d_v]
-  float* lse = nullptr;                 // [B][s_q][H] (required)
+  float* out = nullptr;                   // [B][s_q][H][d_v]
+  float* lse = nullptr;                   // [B][s_q][H] (required)
 };
 
 // 3. Lightning indexer: I[t,s] = k_scale[s] * sum_j w[t,j] * ReLU(q[t,j] . k[s]) for visible s.
@@ -136,7 +136,7 @@ struct IndexerArgs {
 struct TopkArgs {
   Batch batch;
   int k = 2048;
-  const float* logits = nullptr;  // [B][s_q][capacity]
+  const float* logits = nullptr;    // [B][s_q][capacity]
   std::int32_t* indices = nullptr;  // [B][s_q][k]
 };
 

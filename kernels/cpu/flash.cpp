@@ -27,7 +27,8 @@ void FlashState::finish(float* out, long ld_out, float* lse, long lse_stride) co
       zero_row(dst, d_v);
     }
     if (lse)
-      lse[r * lse_stride] = l[r] > 0 ? (m[r] + std::log2(l[r])) * static_cast<float>(M_LN2) : kNegInf;
+      lse[r * lse_stride] =
+          l[r] > 0 ? (m[r] + std::log2(l[r])) * static_cast<float>(M_LN2) : kNegInf;
   }
 }
 

@@ -7,8 +7,8 @@
 
 namespace costcurve::cpu {
 
-// Unnormalised attention state of `rows` query rows: o = sum_j 2^(s_j - m) v_j, l = sum 2^(s_j - m),
-// with scores s in log2 units (scale * log2(e) * q.k).
+// Unnormalised attention state of `rows` query rows: o = sum_j 2^(s_j - m) v_j, l = sum 2^(s_j -
+// m), with scores s in log2 units (scale * log2(e) * q.k).
 struct FlashState {
   int rows = 0, d_v = 0;
   std::vector<float> o, m, l;

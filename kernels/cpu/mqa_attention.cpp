@@ -27,7 +27,8 @@ struct Pieces {
 };
 
 // Cuts each group's range [0, len(g)) into chunks of `chunk` (a multiple of the key block).
-template <class Len> Pieces cut(long groups, Len len, long chunk) {
+template <class Len>
+Pieces cut(long groups, Len len, long chunk) {
   Pieces p;
   p.first_part.assign(groups, -1);
   p.n_parts.assign(groups, 1);
@@ -44,12 +45,14 @@ template <class Len> Pieces cut(long groups, Len len, long chunk) {
   return p;
 }
 
-long round_up(long x, long m) { return (x + m - 1) / m * m; }
+long round_up(long x, long m) {
+  return (x + m - 1) / m * m;
+}
 
 // Runs `body(piece, state, scratch)` for every piece and writes normalised outputs per group.
 template <class Body>
-void run_pieces(const Pieces& p, int rows, int d_v, int threads, Body body,
-                float* out, float* lse) {
+void run_pieces(const Pieces& p, int rows, int d_v, int threads, Body body, float* out,
+                float* lse) {
   std::vector<FlashState> parts(p.parts);
   BlasThreads serial(1);
 #pragma omp parallel num_threads(threads)
@@ -90,9 +93,10 @@ void dense_decode(const DenseDecodeArgs& a, int threads) {
   const long dl = s.d_latent;
   long total = 0;
   for (long len : bt.seq_lens) total += len;
-  const long chunk = round_up(std::max<long>(1024, (total + 4 * threads - 1) / (4 * threads)),
-                              kFlashKeyBlock);
-  const Pieces p = cut(bt.batch(), [&](long b) { return bt.seq_lens[b]; }, chunk);
+  const long chunk =
+      round_up(std::max<long>(1024, (total + 4 * threads - 1) / (4 * threads)), kFlashKeyBlock);
+  const Pieces p = cut(
+      bt.batch(), [&](long b) { return bt.seq_lens[b]; }, chunk);
   const float scale_log2 = static_cast<float>(s.scale * M_LOG2E);
 
   thread_local std::vector<float> scratch;
@@ -110,8 +114,8 @@ void dense_decode(const DenseDecodeArgs& a, int threads) {
           const bool masked = k0 + n - 1 > first_pos;
           if (masked)
             for (int r = 0; r < rows; ++r)
-              visible[r] = static_cast<int>(
-                  std::clamp<long>(bt.query_pos(b, r / s.heads) - k0 + 1, 0, n));
+              visible[r] =
+                  static_cast<int>(std::clamp<long>(bt.query_pos(b, r / s.heads) - k0 + 1, 0, n));
           const float* kv = a.kv + (b * bt.capacity + k0) * dl;
           flash_block(fq, kv, dl, kv, dl, n, masked ? visible.data() : nullptr, scratch.data(), st);
         }
@@ -132,7 +136,8 @@ void sparse_attention(const SparseArgs& a, int threads) {
   const long want = 2L * threads;
   const long pieces = tokens >= want ? 1 : (want + tokens - 1) / tokens;
   const long chunk = round_up(std::max<long>((a.top_k + pieces - 1) / pieces, 256), kFlashKeyBlock);
-  const Pieces p = cut(tokens, [&](long) { return static_cast<long>(a.top_k); }, chunk);
+  const Pieces p = cut(
+      tokens, [&](long) { return static_cast<long>(a.top_k); }, chunk);
   const float scale_log2 = static_cast<float>(s.scale * M_LOG2E);
 
   thread_local std::vector<float> scratch, gathered;
@@ -152,7 +157,8 @@ void sparse_attention(const SparseArgs& a, int threads) {
           if (t < 0 || t > pos) continue;
           std::memcpy(&gathered[n * dl], cache + t * dl, dl * sizeof(float));
           if (++n == kFlashKeyBlock) {
-            flash_block(fq, gathered.data(), dl, gathered.data(), dl, n, nullptr, scratch.data(), st);
+            flash_block(fq, gathered.data(), dl, gathered.data(), dl, n, nullptr, scratch.data(),
+                        st);
             n = 0;
           }
         }

@@ -1,4 +1,5 @@
-// Vectorised row primitives for streaming softmax. AVX-512 where the build has it, scalar otherwise.
+// Vectorised row primitives for streaming softmax. AVX-512 where the build has it, scalar
+// otherwise.
 #pragma once
 
 #include <cmath>
@@ -20,7 +21,7 @@ inline __m512 exp2_ps(__m512 x) {
   x = _mm512_max_ps(x, _mm512_set1_ps(-150.0f));
   const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(x, n);
-  __m512 p = _mm512_set1_ps(1.5252734e-5f);             // ln2^7/7!
+  __m512 p = _mm512_set1_ps(1.5252734e-5f);                  // ln2^7/7!
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.5403530e-4f));  // ln2^6/6!
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558e-3f));  // ln2^5/5!
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291e-3f));  // ln2^4/4!

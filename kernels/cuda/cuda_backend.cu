@@ -71,7 +71,8 @@ public:
         cublasSgemm(blas_, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(a.n), static_cast<int>(a.m),
                     static_cast<int>(a.k), &one, a.b, static_cast<int>(a.n), a.a,
                     static_cast<int>(a.k), &zero, a.c, static_cast<int>(a.n));
-    if (st != CUBLAS_STATUS_SUCCESS) throw OpError("cublasSgemm failed: status " + std::to_string(st));
+    if (st != CUBLAS_STATUS_SUCCESS)
+      throw OpError("cublasSgemm failed: status " + std::to_string(st));
   }
 
 private:

@@ -37,7 +37,8 @@ double dot(const float* a, const float* b, int n) {
 
 }  // namespace
 
-Attention dense_prefill(const DensePrefillShape& s, const float* q, const float* k, const float* v) {
+Attention dense_prefill(const DensePrefillShape& s, const float* q, const float* k,
+                        const float* v) {
   check(s);
   const Batch& bt = s.batch;
   const std::int64_t H = s.heads;

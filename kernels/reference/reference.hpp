@@ -28,9 +28,10 @@ std::vector<double> gemm(std::int64_t m, std::int64_t n, std::int64_t k, const f
 
 // How far a kernel's output is from the reference.
 struct Error {
-  double rel_l2 = 0;            // ||got - ref|| / ||ref|| over finite reference entries
-  double max_abs = 0;           // largest |got - ref| over finite reference entries
-  std::int64_t bad = 0;         // NaN outputs, or infinities where the reference is finite (and vice versa)
+  double rel_l2 = 0;   // ||got - ref|| / ||ref|| over finite reference entries
+  double max_abs = 0;  // largest |got - ref| over finite reference entries
+  std::int64_t bad =
+      0;  // NaN outputs, or infinities where the reference is finite (and vice versa)
   std::int64_t count = 0;
   bool within(double tol) const { return bad == 0 && rel_l2 <= tol; }
 };

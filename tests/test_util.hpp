@@ -1,0 +1,65 @@
+// Shared helpers for the kernel tests: fresh seeds, backends by name, host <-> backend arrays.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/backend.hpp"
+
+namespace costcurve::test {
+
+// A fresh seed per call, unless COSTCURVE_SEED pins it; tests print it so a failure reproduces.
+inline std::uint64_t fresh_seed() {
+  if (const char* s = std::getenv("COSTCURVE_SEED")) return std::strtoull(s, nullptr, 10);
+  static std::random_device rd;
+  return (static_cast<std::uint64_t>(rd()) << 32) | rd();
+}
+
+// The backend for a parameterised test, or nullptr (with the reason) when it cannot run here.
+inline std::unique_ptr<Backend> backend_or_skip(const std::string& name, std::string& why) {
+  try {
+    return make_backend(name, 0);
+  } catch (const std::exception& e) {
+    why = e.what();
+    return nullptr;
+  }
+}
+
+#define COSTCURVE_BACKEND_OR_SKIP(var, name)                      \
+  std::string why_##var;                                          \
+  auto var = ::costcurve::test::backend_or_skip(name, why_##var); \
+  if (!var) GTEST_SKIP() << why_##var
+
+// Host data mirrored in backend memory.
+template <class T>
+struct Mirror {
+  Backend& be;
+  std::vector<T> host;
+  Buffer dev;
+  Mirror(Backend& b, std::vector<T> h)
+      : be(b), host(std::move(h)), dev(b, host.size() * sizeof(T)) {
+    be.upload(dev.as<void>(), host.data(), host.size() * sizeof(T));
+  }
+  T* ptr() { return dev.as<T>(); }
+  std::vector<T>& fetch() {
+    be.download(host.data(), dev.as<void>(), host.size() * sizeof(T));
+    return host;
+  }
+};
+
+inline std::vector<float> nan_vector(std::size_t n) {
+  return std::vector<float>(n, std::numeric_limits<float>::quiet_NaN());
+}
+
+inline std::vector<std::string> test_backends() {
+  return {"cpu", "cuda"};
+}
+
+}  // namespace costcurve::test
