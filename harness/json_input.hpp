@@ -1,0 +1,78 @@
+// Reading untrusted JSON (scenarios, model/hardware/pricing specs, results files): size and depth
+// limits, duplicate keys refused, and typed field access whose errors name the file and JSON path.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <set>
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace costcurve {
+
+// Message format: "<origin>: <$.json.path>: <what was wrong and what was expected>".
+class InputError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
+inline constexpr std::size_t kMaxInputBytes = std::size_t{64} << 20;
+inline constexpr int kMaxInputDepth = 64;
+
+// Parses JSON text; refuses text over max_bytes, nesting deeper than kMaxInputDepth, duplicate keys
+// in an object, and invalid UTF-8 / syntax (with the byte offset). Throws InputError.
+nlohmann::json parse_json(const std::string& text, const std::string& origin,
+                          std::size_t max_bytes = kMaxInputBytes);
+// Reads and parses a file (refusing non-regular files and files over max_bytes before reading).
+nlohmann::json read_json_file(const std::filesystem::path& file, std::size_t max_bytes = kMaxInputBytes);
+
+// A JSON object being read field by field. finish() refuses keys that were never asked for, so a
+// mistyped key is an error, never a silent default.
+class JsonObject {
+public:
+  // Throws InputError if j is not an object.
+  JsonObject(const nlohmann::json& j, std::string origin, std::string path = "$");
+
+  bool has(const std::string& key) const;
+  // Required fields (throw when missing or of the wrong type / out of range).
+  std::string string(const std::string& key);
+  std::int64_t integer(const std::string& key, std::int64_t min = 1,
+                       std::int64_t max = std::numeric_limits<std::int64_t>::max());
+  double number(const std::string& key, double min = -std::numeric_limits<double>::max(),
+                double max = std::numeric_limits<double>::max());
+  bool boolean(const std::string& key);
+  JsonObject object(const std::string& key);
+  const nlohmann::json& array(const std::string& key);  // must be a non-empty array
+  const nlohmann::json& any(const std::string& key);    // any type, present
+  // Optional fields: the default when absent, an error when present but wrong.
+  std::string string_or(const std::string& key, const std::string& def);
+  std::int64_t integer_or(const std::string& key, std::int64_t def, std::int64_t min = 1,
+                          std::int64_t max = std::numeric_limits<std::int64_t>::max());
+  double number_or(const std::string& key, double def,
+                   double min = -std::numeric_limits<double>::max(),
+                   double max = std::numeric_limits<double>::max());
+  bool boolean_or(const std::string& key, bool def);
+
+  std::string path(const std::string& key) const;  // e.g. "$.sweep.positions"
+  const std::string& origin() const { return origin_; }
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const;
+  // Throws on keys never read, naming the first one and listing the known ones.
+  void finish() const;
+
+private:
+  const nlohmann::json& at(const std::string& key);
+  const nlohmann::json* j_;
+  std::string origin_, path_;
+  std::set<std::string> seen_;
+};
+
+// Error for an array element or other value at `path`: "<origin>: <path>: <what>".
+[[noreturn]] void input_error(const std::string& origin, const std::string& path,
+                              const std::string& what);
+// A short rendering of a JSON value for messages ("-5", "\"abc\"", "an object", ...).
+std::string describe_value(const nlohmann::json& v);
+
+}  // namespace costcurve
