@@ -4,8 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kernels/backend.hpp"
 
@@ -32,6 +34,8 @@ struct ProblemSpec {
 
 struct Validation {
   bool pass = false;
+  std::int64_t tokens_checked = 0;  // query tokens (rows) compared with the reference
+  std::int64_t tokens_total = 0;
   double rel_l2 = 0;     // worst relative L2 error over the outputs
   double tolerance = 0;  // the bound it was held to
   std::int64_t bad = 0;  // NaN, unwritten or mismatched entries
@@ -52,13 +56,19 @@ public:
   // Allocates inputs (random, from `seed`) and poisons the outputs with NaN.
   virtual void setup(std::uint64_t seed) = 0;
   virtual void run() = 0;
-  // Downloads the outputs of the last run() and compares them with the float64 reference.
-  virtual Validation validate() = 0;
+  // Downloads the outputs of the last run() and compares them with the float64 reference. When the
+  // reference would cost more than max_ref_gflop, only a sample of query tokens is checked: always
+  // the last (longest) and the first, then random ones while the budget lasts.
+  Validation validate(double max_ref_gflop = std::numeric_limits<double>::infinity());
   // Poisons the outputs again, so the next validate() proves the next run() wrote everything.
   virtual void poison() = 0;
 
 protected:
   Problem(const ProblemSpec& s, Backend& be) : spec_(s), be_(be) {}
+  // Float64 reference FLOPs for query token `token` (b * s_q + i); 0 for gemm.
+  virtual double token_work(std::int64_t token) const = 0;
+  // Compares against the reference restricted to `only` (null: every token).
+  virtual Validation check_outputs(const std::vector<char>* only) = 0;
   ProblemSpec spec_;
   Backend& be_;
 };

@@ -74,13 +74,14 @@ struct DensePrefillShape {
   double scale = deepseek_softmax_scale();
   DType dtype = DType::f32;
 };
+// q, k and v hold elements of shape.dtype (float for f32, bf16 bits for bf16); outputs are f32.
 struct DensePrefillArgs {
   DensePrefillShape shape;
-  const float* q = nullptr;  // [B][s_q][H][d_qk]
-  const float* k = nullptr;  // [B][capacity][H][d_qk]
-  const float* v = nullptr;  // [B][capacity][H][d_v]
-  float* out = nullptr;      // [B][s_q][H][d_v]
-  float* lse = nullptr;      // [B][s_q][H], optional
+  const void* q = nullptr;  // [B][s_q][H][d_qk]
+  const void* k = nullptr;  // [B][capacity][H][d_qk]
+  const void* v = nullptr;  // [B][capacity][H][d_v]
+  float* out = nullptr;     // [B][s_q][H][d_v]
+  float* lse = nullptr;     // [B][s_q][H], optional
 };
 
 // 2./5. MQA-mode MLA attention: H query heads of d_latent against one shared latent per token;

@@ -47,6 +47,11 @@ std::vector<Case> cases() {
     s.heads = 3, s.d_qk = 19, s.d_v = 7, s.scale = 0.3;
     c.push_back({"prefill_odd_dims", s});
   }
+  {
+    ProblemSpec s = with(Op::dense_prefill, ragged(5, {5, 300}, 310));
+    s.dtype = DType::bf16;  // bf16 storage of q, k, v; f32 arithmetic
+    c.push_back({"prefill_bf16_storage", s});
+  }
   // dense decode (MQA mode)
   c.push_back({"decode_L1", with(Op::dense_decode, B::uniform(1, 1, 1))});
   c.push_back({"decode_ragged_sq2", with(Op::dense_decode, ragged(2, {2, 3, 257, 1100}, 1500))});
@@ -127,6 +132,29 @@ TEST_P(KernelTest, MatchesFloat64Reference) {
     EXPECT_EQ(v.bad, 0);
     p->poison();
   }
+}
+
+// Long contexts validate a sample of query tokens: the last and first always, then random ones
+// within the reference budget; a corrupted output in a checked token must still fail.
+TEST(SampledValidation, ChecksASubsetAndStillCatchesErrors) {
+  auto be = make_backend("cpu", 0);
+  ProblemSpec s = with(Op::dense_decode, Batch::uniform(4, 2, 700));
+  auto p = make_problem(s, *be);
+  p->setup(test::fresh_seed());
+  p->run();
+  const double one_token_gflop = 2.0 * 128 * (576 + 512) * 700 / 1e9;
+  Validation v = p->validate(2.5 * one_token_gflop);
+  EXPECT_TRUE(v.pass) << v.detail;
+  EXPECT_EQ(v.tokens_total, 8);
+  EXPECT_GE(v.tokens_checked, 1);
+  EXPECT_LT(v.tokens_checked, 8);
+  v = p->validate();
+  EXPECT_TRUE(v.pass);
+  EXPECT_EQ(v.tokens_checked, 8);
+  p->poison();  // nothing ran since: every checked output is NaN
+  v = p->validate(2.5 * one_token_gflop);
+  EXPECT_FALSE(v.pass);
+  EXPECT_GT(v.bad, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllOps, KernelTest,

@@ -38,16 +38,16 @@ public:
   }
   void release(void* p) noexcept override { std::free(p); }
   void upload(void* dst, const void* src, std::size_t bytes) override {
-    std::memcpy(dst, src, bytes);
+    if (dst != src) std::memcpy(dst, src, bytes);
   }
   void download(void* dst, const void* src, std::size_t bytes) override {
-    std::memcpy(dst, src, bytes);
+    if (dst != src) std::memcpy(dst, src, bytes);
   }
   void synchronize() override {}
+  void* host_view(void* p) const override { return p; }
 
   bool supports(Op op, DType dtype) const override {
-    (void)op;
-    return dtype == DType::f32;
+    return dtype == DType::f32 || (op == Op::dense_prefill && dtype == DType::bf16);
   }
   void dense_prefill(const DensePrefillArgs& a) override { cpu::dense_prefill(a, threads_); }
   void dense_decode(const DenseDecodeArgs& a) override { cpu::dense_decode(a, threads_); }

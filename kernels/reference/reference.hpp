@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/bf16.hpp"
 #include "kernels/ops.hpp"
 
 namespace costcurve::ref {
@@ -14,15 +15,25 @@ struct Attention {
   std::vector<double> lse;  // [B][s_q][H]
 };
 
-Attention dense_prefill(const DensePrefillShape& s, const float* q, const float* k, const float* v);
-Attention dense_decode(const MqaShape& s, const float* q, const float* kv);
+// `only` (optional, one flag per query token b * s_q + i) restricts the work to sampled query
+// tokens, so that long contexts stay affordable; outputs of the other tokens are NaN (attention,
+// indexer) or INT32_MIN (top-k), which compare() skips.
+using TokenMask = std::vector<char>;
+
+// T: float, or bf16_bits for bf16 storage (the reference widens each element exactly).
+template <class T>
+Attention dense_prefill(const DensePrefillShape& s, const T* q, const T* k, const T* v,
+                        const TokenMask* only = nullptr);
+Attention dense_decode(const MqaShape& s, const float* q, const float* kv,
+                       const TokenMask* only = nullptr);
 Attention sparse(const MqaShape& s, int top_k, const float* q, const float* kv,
-                 const std::int32_t* indices);
+                 const std::int32_t* indices, const TokenMask* only = nullptr);
 // Invisible positions are -inf.
 std::vector<double> indexer(const IndexerShape& s, const float* q, const float* w, const float* k,
-                            const float* k_scale);
+                            const float* k_scale, const TokenMask* only = nullptr);
 // By a full sort under the documented rule (kernels/ops.hpp): ascending positions, -1 pads.
-std::vector<std::int32_t> topk(const Batch& b, int k, const float* logits);
+std::vector<std::int32_t> topk(const Batch& b, int k, const float* logits,
+                               const TokenMask* only = nullptr);
 std::vector<double> gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
                          const float* b);
 
