@@ -5,11 +5,10 @@
 #include <cstdint>
 #include <filesystem>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <stdexcept>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 namespace costcurve {
 
@@ -27,7 +26,11 @@ inline constexpr int kMaxInputDepth = 64;
 nlohmann::json parse_json(const std::string& text, const std::string& origin,
                           std::size_t max_bytes = kMaxInputBytes);
 // Reads and parses a file (refusing non-regular files and files over max_bytes before reading).
-nlohmann::json read_json_file(const std::filesystem::path& file, std::size_t max_bytes = kMaxInputBytes);
+nlohmann::json read_json_file(const std::filesystem::path& file,
+                              std::size_t max_bytes = kMaxInputBytes);
+// The same checks, returning the raw text (messages use "$" as the path).
+std::string read_text_file(const std::filesystem::path& file,
+                           std::size_t max_bytes = kMaxInputBytes);
 
 // A JSON object being read field by field. finish() refuses keys that were never asked for, so a
 // mistyped key is an error, never a silent default.
@@ -36,6 +39,7 @@ public:
   // Throws InputError if j is not an object.
   JsonObject(const nlohmann::json& j, std::string origin, std::string path = "$");
 
+  // Asking about a key makes it a known key for finish(), present or not.
   bool has(const std::string& key) const;
   // Required fields (throw when missing or of the wrong type / out of range).
   std::string string(const std::string& key);
@@ -66,7 +70,7 @@ private:
   const nlohmann::json& at(const std::string& key);
   const nlohmann::json* j_;
   std::string origin_, path_;
-  std::set<std::string> seen_;
+  mutable std::set<std::string> seen_;  // keys asked for: the known keys
 };
 
 // Error for an array element or other value at `path`: "<origin>: <path>: <what>".
@@ -74,5 +78,20 @@ private:
                               const std::string& what);
 // A short rendering of a JSON value for messages ("-5", "\"abc\"", "an object", ...).
 std::string describe_value(const nlohmann::json& v);
+
+// Typed reads of a value that is not an object field (array elements); the same checks and
+// messages as JsonObject's.
+std::int64_t json_integer(const nlohmann::json& v, const std::string& origin,
+                          const std::string& path, std::int64_t min = 1,
+                          std::int64_t max = std::numeric_limits<std::int64_t>::max());
+double json_number(const nlohmann::json& v, const std::string& origin, const std::string& path,
+                   double min = -std::numeric_limits<double>::max(),
+                   double max = std::numeric_limits<double>::max());
+std::string json_string(const nlohmann::json& v, const std::string& origin,
+                        const std::string& path);
+// Path building: json_path_key("$.sweep", "top_k") == "$.sweep.top_k",
+// json_path_index("$.models", 2) == "$.models[2]".
+std::string json_path_key(const std::string& path, const std::string& key);
+std::string json_path_index(const std::string& path, std::size_t i);
 
 }  // namespace costcurve

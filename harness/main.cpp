@@ -7,6 +7,9 @@
 #include <vector>
 
 #include "harness/build_info.hpp"
+#include "harness/ceilings.hpp"
+#include "harness/results.hpp"
+#include "harness/sweep.hpp"
 #include "harness/validate.hpp"
 #include "kernels/backend.hpp"
 
@@ -28,7 +31,12 @@ Operations (DeepSeek-V3.2 shapes by default):
   sparse_decode   the same for a decode batch
   gemm            dense matrix multiply, the building block of the non-attention cost
 
-Start with `costcurve validate`: it checks every operation against a float64 reference.
+Workflow:
+  costcurve validate                         check every kernel against a float64 reference
+  costcurve sweep scenarios/smoke.json       measure a scenario's points; writes results/*.json
+  costcurve ceilings                         measure this machine's GEMM and copy ceilings
+
+Exit codes: 0 success, 1 the work ran and something failed, 2 bad arguments or input.
 )";
 
 struct Common {
@@ -58,6 +66,21 @@ int cmd_validate(const Common& c, std::uint64_t seed, const std::vector<std::str
   std::cout << "\n"
             << (ok ? "all operations match the float64 reference" : "VALIDATION FAILED") << "\n";
   return ok ? 0 : kExitFailed;
+}
+
+int cmd_ceilings(const Common& c, const std::string& out) {
+  auto be = costcurve::make_backend(c.backend, c.threads);
+  std::cout << "measuring " << be->info().device << " ...\n";
+  const costcurve::Ceilings ceil = costcurve::measure_ceilings(*be);
+  for (const auto& [dtype, rate] : ceil.gemm_flops)
+    std::cout << "gemm " << dtype << " (" << ceil.gemm_shape << "): " << rate / 1e9 << " GFLOP/s\n";
+  std::cout << "copy (" << ceil.copy_size << ", read + write): " << ceil.copy_bytes_per_s / 1e9
+            << " GB/s\n";
+  if (!out.empty()) {
+    costcurve::write_atomic(out, ceil.to_json().dump(1) + "\n");
+    std::cout << "written to " << out << "\n";
+  }
+  return 0;
 }
 
 int cmd_version() {
@@ -94,6 +117,41 @@ int main(int argc, char** argv) {
   validate->add_option("--op", ops, "Only these operations (repeatable)")
       ->check(CLI::IsMember(op_names));
 
+  costcurve::SweepOptions sweep_opt;
+  std::string sweep_backend;
+  auto* sweep = app.add_subcommand(
+      "sweep",
+      "Measure every point of a scenario: each is validated against the float64 reference (sampled "
+      "rows at long contexts), then timed through Google Benchmark until its noise target is met. "
+      "The results file is rewritten atomically after every point; --resume continues an "
+      "interrupted sweep. Points that do not fit in memory are recorded as skipped, points that "
+      "fail validation as failed, and the sweep goes on.");
+  sweep->add_option("scenario", sweep_opt.scenario, "Scenario file, e.g. scenarios/smoke.json")
+      ->required();
+  sweep->add_option("--backend,-b", sweep_opt.backend, "Backend (default: the scenario's first)")
+      ->check(CLI::IsMember(costcurve::backend_names()));
+  sweep->add_option("--threads,-t", sweep_opt.threads, "CPU threads (0 = all cores)")
+      ->check(CLI::NonNegativeNumber);
+  sweep->add_option("--out,-o", sweep_opt.out,
+                    "Results file (default: results/<scenario>.<backend>.json)");
+  sweep->add_option("--filter", sweep_opt.filter,
+                    "Only points whose name matches this regex, e.g. 'indexer/decode'");
+  sweep->add_flag("--resume", sweep_opt.resume,
+                  "Continue an existing results file: finished points are kept, the rest run");
+  sweep->add_flag("--force", sweep_opt.force,
+                  "With --resume: accept a file from another build or scenario version");
+  sweep->add_flag("--dry-run", sweep_opt.dry_run,
+                  "List the points with their FLOPs, bytes moved and memory; run nothing");
+  sweep->add_option("--seed", sweep_opt.seed, "Seed for the random inputs")->capture_default_str();
+
+  std::string ceilings_out;
+  auto* ceilings = app.add_subcommand(
+      "ceilings",
+      "Measure this machine's ceilings: GEMM rate per dtype and memory copy bandwidth "
+      "(the roofline every point is judged against; sweeps record them too).");
+  add_backend_options(ceilings, common);
+  ceilings->add_option("--out,-o", ceilings_out, "Also write them as JSON to this file");
+
   app.add_subcommand("version", "Print the version, git SHA, compiler, flags and backends.");
 
   try {
@@ -105,6 +163,8 @@ int main(int argc, char** argv) {
 
   try {
     if (*validate) return cmd_validate(common, seed, ops);
+    if (*sweep) return costcurve::run_sweep(sweep_opt, std::cout);
+    if (*ceilings) return cmd_ceilings(common, ceilings_out);
     return cmd_version();
   } catch (const costcurve::OpError& e) {
     std::cerr << "costcurve: " << e.what() << "\n";

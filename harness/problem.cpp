@@ -98,6 +98,29 @@ void fill_uniform(Array<T>& a, std::uint64_t seed, std::uint64_t stream, float l
   a.upload();
 }
 
+// An input stored in the problem's dtype: f32 or bf16 bits.
+struct Input {
+  bool bf16 = false;
+  Array<float> f;
+  Array<bf16_bits> h;
+
+  void alloc(Backend& be, std::size_t n, DType t) {
+    bf16 = t == DType::bf16;
+    bf16 ? h.alloc(be, n) : f.alloc(be, n);
+  }
+  void fill(std::uint64_t seed, std::uint64_t stream, float lo, float hi) {
+    bf16 ? fill_uniform(h, seed, stream, lo, hi) : fill_uniform(f, seed, stream, lo, hi);
+  }
+  const void* ptr() const { return bf16 ? static_cast<const void*>(h.ptr()) : f.ptr(); }
+};
+
+// Calls fn with the typed host pointers of inputs that share one dtype (for the references).
+template <class F, class... In>
+auto typed(F fn, const In&... in) {
+  const bool bf16 = (in.bf16 && ...);
+  return bf16 ? fn(in.h.host.data()...) : fn(in.f.host.data()...);
+}
+
 void poison_out(Array<float>& a) {
   fill(a, [](std::uint64_t) { return std::numeric_limits<float>::quiet_NaN(); });
   a.upload();
@@ -131,7 +154,6 @@ public:
   DensePrefillProblem(const ProblemSpec& s, Backend& be) : Problem(s, be) {
     shape_ = {s.batch, s.heads, s.d_qk, s.d_v, s.scale, s.dtype};
     check(shape_);
-    bf16_ = s.dtype == DType::bf16;
   }
   double flops() const override {
     return 2.0 * shape_.heads * (shape_.d_qk + shape_.d_v) * shape_.batch.causal_pairs();
@@ -161,13 +183,8 @@ public:
                       cache = b.batch() * b.capacity * shape_.heads;
     const std::size_t n[3] = {rows * shape_.d_qk, cache * shape_.d_qk, cache * shape_.d_v};
     for (int i = 0; i < 3; ++i) {
-      if (bf16_) {
-        in16_[i].alloc(be_, n[i]);
-        fill_uniform(in16_[i], seed, i, -1, 1);
-      } else {
-        in32_[i].alloc(be_, n[i]);
-        fill_uniform(in32_[i], seed, i, -1, 1);
-      }
+      in_[i].alloc(be_, n[i], shape_.dtype);
+      in_[i].fill(seed, i, -1, 1);
     }
     out_.alloc(be_, rows * shape_.d_v);
     lse_.alloc(be_, rows);
@@ -178,21 +195,14 @@ public:
     poison_out(lse_);
   }
   void run() override {
-    if (bf16_)
-      be_.dense_prefill(
-          {shape_, in16_[0].ptr(), in16_[1].ptr(), in16_[2].ptr(), out_.ptr(), lse_.ptr()});
-    else
-      be_.dense_prefill(
-          {shape_, in32_[0].ptr(), in32_[1].ptr(), in32_[2].ptr(), out_.ptr(), lse_.ptr()});
+    be_.dense_prefill({shape_, in_[0].ptr(), in_[1].ptr(), in_[2].ptr(), out_.ptr(), lse_.ptr()});
   }
   Validation check_outputs(const std::vector<char>* only) override {
     out_.download();
     lse_.download();
     const ref::Attention r =
-        bf16_ ? ref::dense_prefill(shape_, in16_[0].host.data(), in16_[1].host.data(),
-                                   in16_[2].host.data(), only)
-              : ref::dense_prefill(shape_, in32_[0].host.data(), in32_[1].host.data(),
-                                   in32_[2].host.data(), only);
+        typed([&](auto q, auto k, auto v) { return ref::dense_prefill(shape_, q, k, v, only); },
+              in_[0], in_[1], in_[2]);
     Validation v = start_validation(shape_.dtype);
     accumulate(v, ref::compare(out_.host.data(), r.out), "out");
     accumulate(v, ref::compare(lse_.host.data(), r.lse), "lse");
@@ -201,9 +211,8 @@ public:
 
 private:
   DensePrefillShape shape_;
-  bool bf16_ = false;
-  Array<float> in32_[3], out_, lse_;  // inputs q, k, v in f32 ...
-  Array<bf16_bits> in16_[3];          // ... or in bf16
+  Input in_[3];  // q, k, v
+  Array<float> out_, lse_;
 };
 
 // Dense decode and sparse attention share inputs: queries and a latent cache.
@@ -216,12 +225,12 @@ public:
   void setup(std::uint64_t seed) override {
     const Batch& b = shape_.batch;
     const std::size_t rows = b.query_rows() * shape_.heads;
-    q_.alloc(be_, rows * shape_.d_latent);
-    kv_.alloc(be_, b.batch() * b.capacity * shape_.d_latent);
+    q_.alloc(be_, rows * shape_.d_latent, shape_.dtype);
+    kv_.alloc(be_, b.batch() * b.capacity * shape_.d_latent, shape_.dtype);
     out_.alloc(be_, rows * shape_.d_v);
     lse_.alloc(be_, rows);
-    fill_uniform(q_, seed, 0, -1, 1);
-    fill_uniform(kv_, seed, 1, -1, 1);
+    q_.fill(seed, 0, -1, 1);
+    kv_.fill(seed, 1, -1, 1);
     Rng rng(seed);
     setup_extra(rng);
     poison();
@@ -245,11 +254,14 @@ protected:
   virtual ref::Attention reference(const std::vector<char>* only) const = 0;
   std::size_t base_memory() const {
     const Batch& b = shape_.batch;
-    return 4 * (b.query_rows() * shape_.heads * (shape_.d_latent + shape_.d_v + 1) +
-                b.batch() * b.capacity * shape_.d_latent);
+    const std::size_t in = shape_.dtype == DType::bf16 ? 2 : 4;
+    return in * (b.query_rows() * shape_.heads * shape_.d_latent +
+                 b.batch() * b.capacity * shape_.d_latent) +
+           4 * b.query_rows() * shape_.heads * (shape_.d_v + 1);
   }
   MqaShape shape_;
-  Array<float> q_, kv_, out_, lse_;
+  Input q_, kv_;
+  Array<float> out_, lse_;
 };
 
 class DenseDecodeProblem final : public MqaProblem {
@@ -273,7 +285,7 @@ public:
 
 private:
   ref::Attention reference(const std::vector<char>* only) const override {
-    return ref::dense_decode(shape_, q_.host.data(), kv_.host.data(), only);
+    return typed([&](auto q, auto kv) { return ref::dense_decode(shape_, q, kv, only); }, q_, kv_);
   }
 };
 
@@ -344,7 +356,9 @@ private:
     idx_.upload();
   }
   ref::Attention reference(const std::vector<char>* only) const override {
-    return ref::sparse(shape_, top_k_, q_.host.data(), kv_.host.data(), idx_.host.data(), only);
+    return typed(
+        [&](auto q, auto kv) { return ref::sparse(shape_, top_k_, q, kv, idx_.host.data(), only); },
+        q_, kv_);
   }
   int top_k_;
   Array<std::int32_t> idx_;
@@ -378,14 +392,14 @@ public:
   void setup(std::uint64_t seed) override {
     const Batch& b = shape_.batch;
     const std::size_t rows = b.query_rows(), cache = b.batch() * b.capacity;
-    q_.alloc(be_, rows * shape_.heads * shape_.dim);
+    q_.alloc(be_, rows * shape_.heads * shape_.dim, shape_.dtype);
     w_.alloc(be_, rows * shape_.heads);
-    k_.alloc(be_, cache * shape_.dim);
+    k_.alloc(be_, cache * shape_.dim, shape_.dtype);
     ks_.alloc(be_, cache);
     out_.alloc(be_, rows * b.capacity);
-    fill_uniform(q_, seed, 0, -1, 1);
+    q_.fill(seed, 0, -1, 1);
     fill_uniform(w_, seed, 1, -1, 1);
-    fill_uniform(k_, seed, 2, -1, 1);
+    k_.fill(seed, 2, -1, 1);
     fill_uniform(ks_, seed, 3, 0.5f, 2.0f);
     poison();
   }
@@ -395,8 +409,11 @@ public:
   }
   Validation check_outputs(const std::vector<char>* only) override {
     out_.download();
-    const auto r =
-        ref::indexer(shape_, q_.host.data(), w_.host.data(), k_.host.data(), ks_.host.data(), only);
+    const auto r = typed(
+        [&](auto q, auto k) {
+          return ref::indexer(shape_, q, w_.host.data(), k, ks_.host.data(), only);
+        },
+        q_, k_);
     Validation v = start_validation(shape_.dtype);
     accumulate(v, ref::compare(out_.host.data(), r), "logits");
     return v;
@@ -404,7 +421,8 @@ public:
 
 private:
   IndexerShape shape_;
-  Array<float> q_, w_, k_, ks_, out_;
+  Input q_, k_;
+  Array<float> w_, ks_, out_;
 };
 
 class TopkProblem final : public Problem {

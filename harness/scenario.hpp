@@ -26,13 +26,13 @@ std::string_view phase_name(Phase p);
 // One model's shapes (scenarios/models/<name>.json). The sweep uses the attention fields; the cost
 // model also uses the rest.
 struct ModelSpec {
-  std::string name;           // e.g. "deepseek-v3.2"; [A-Za-z0-9._-]+
-  std::string display_name;   // e.g. "DeepSeek-V3.2"
-  std::string source;         // where the numbers come from
+  std::string name;          // e.g. "deepseek-v3.2"; [A-Za-z0-9._-]+
+  std::string display_name;  // e.g. "DeepSeek-V3.2"
+  std::string source;        // where the numbers come from
   AttentionKind attention = AttentionKind::dense_mla;
   // transformer
   int layers = 61;
-  int dense_layers = 3;        // leading layers with a dense FFN instead of MoE
+  int dense_layers = 3;  // leading layers with a dense FFN instead of MoE
   int hidden_size = 7168;
   int dense_ffn_width = 18432;
   int vocab_size = 129280;
@@ -56,42 +56,48 @@ struct ModelSpec {
   // multi-token prediction: query tokens per decode step per sequence
   int decode_query_tokens = 2;
 
-  int d_qk() const { return qk_nope_dim + qk_rope_dim; }        // MHA mode: 192
-  int d_latent() const { return kv_lora_rank + qk_rope_dim; }   // MQA mode: 576
+  int d_qk() const { return qk_nope_dim + qk_rope_dim; }       // MHA mode: 192
+  int d_latent() const { return kv_lora_rank + qk_rope_dim; }  // MQA mode: 576
 };
 
 struct SweepSpec {
-  std::vector<Op> operations;          // default: by attention kind (see generate_points)
-  std::vector<Phase> phases;           // default: both
-  std::vector<std::int64_t> positions; // sorted, unique, each >= 1; from a list or a generator
-  std::int64_t prefill_chunk = 256;    // query tokens of a prefill point (fewer if position < chunk)
+  std::vector<Op> operations;  // default: by attention kind (see generate_points)
+  std::vector<Phase> phases;   // default: both
+  // Sorted, unique, each in [1, 2^31 - 1], at most 10000. From a list or a generator:
+  // {"powers_of_two": {"from": a, "to": b}} gives every power of two in [a, b];
+  // {"range": {"start": a, "stop": b, "step": c}} gives a, a + c, ... up to and including b.
+  std::vector<std::int64_t> positions;
+  std::int64_t prefill_chunk = 256;  // query tokens of a prefill point (fewer if position < chunk)
   std::vector<std::int64_t> decode_batches = {1};
   std::int64_t decode_query_tokens = 0;  // 0: the model's decode_query_tokens
-  std::vector<int> top_ks;             // empty: the model's top_k
+  std::vector<int> top_ks;               // empty: the model's top_k
   std::vector<DType> dtypes = {DType::f32};
 };
 
 struct RunSettings {
-  double min_time_s = 0.05;     // target duration of one repetition (iterations are batched up to it)
-  double max_time_s = 10;       // stop repeating a point after this much timed work
+  double min_time_s = 0.05;  // target duration of one repetition (iterations are batched up to it)
+  double max_time_s = 10;    // stop repeating a point after this much timed work
   int warmup_runs = 1;
   int min_repetitions = 3;
   int max_repetitions = 20;
-  double noise_target = 0.05;   // stop once the coefficient of variation of repetitions is below this
-  double max_memory_gib = 0;    // 0: 85% of the memory available when the sweep starts
+  double noise_target =
+      0.05;                   // stop once the coefficient of variation of repetitions is below this
+  double max_memory_gib = 0;  // 0: 85% of the memory available when the sweep starts
   double validate_max_gflop = 2;  // float64 reference work per point; beyond it, rows are sampled
 };
 
 struct Scenario {
   std::string name;
   std::string description;
-  std::filesystem::path file;      // where it was loaded from
+  std::filesystem::path file;  // where it was loaded from
   std::vector<ModelSpec> models;
   SweepSpec sweep;
   std::vector<std::string> backends = {"cpu"};
   RunSettings run;
-  std::string canonical_json;      // the scenario as run: models expanded, defaults filled in
-  std::string hash;                // hex SHA-256 (or FNV-1a-64) of canonical_json
+  // The scenario as run: models inline, defaults filled in, keys sorted; parse_scenario() reads it
+  // back to the same scenario. "operations" is absent when each model's default set is used.
+  std::string canonical_json;
+  std::string hash;  // FNV-1a 64-bit of canonical_json, 16 hex digits
 };
 
 // One measurement: an operation at one position, batch, top-k and dtype, for one model and backend.
@@ -120,11 +126,17 @@ ModelSpec load_model(const std::filesystem::path& file);
 // `dir` resolves model names.
 Scenario parse_scenario(const std::string& text, const std::string& origin,
                         const std::filesystem::path& dir);
+// One model object (a model file, or an inline model of a scenario at `path`), and back.
+ModelSpec parse_model(const nlohmann::json& j, const std::string& origin,
+                      const std::string& path = "$");
+nlohmann::json model_json(const ModelSpec& m);
 
 // The scenario's points in a deterministic order: backend, model, operation, phase, position,
 // batch, top-k, dtype. Prefill points: batch 1, s_q = min(prefill_chunk, position). Decode points:
-// each decode batch, s_q = decode_query_tokens. Operations are matched to phases: dense_prefill and
-// sparse_prefill are prefill-only, dense_decode and sparse_decode decode-only, indexer and topk both.
+// each decode batch, s_q = decode_query_tokens (positions below s_q are skipped). Operations are
+// matched to phases: dense_prefill and sparse_prefill are prefill-only, dense_decode and
+// sparse_decode decode-only, indexer and topk both. Operations that need an indexer are skipped
+// for dense_mla models.
 std::vector<Point> generate_points(const Scenario& s);
 const ModelSpec& model_of(const Scenario& s, const Point& p);
 

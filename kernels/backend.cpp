@@ -1,11 +1,21 @@
 #include "kernels/backend.hpp"
 
+#include <chrono>
+
 namespace costcurve {
 
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 #if COSTCURVE_HAVE_CUDA
 std::unique_ptr<Backend> make_cuda_backend();
 #endif
+
+double Backend::time(const std::function<void()>& work) {
+  synchronize();
+  const auto t0 = std::chrono::steady_clock::now();
+  work();
+  synchronize();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 
 std::vector<std::string> backend_names() {
 #if COSTCURVE_HAVE_CUDA

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,9 +12,11 @@
 namespace costcurve {
 
 struct BackendInfo {
-  std::string name;    // "cpu", "cuda"
-  std::string device;  // e.g. "AMD EPYC (2 threads)" or "NVIDIA H100 80GB HBM3"
-  int threads = 1;     // worker threads (CPU) or SMs (GPU)
+  std::string name;                  // "cpu", "cuda"
+  std::string device;                // e.g. "AMD EPYC (2 threads)" or "NVIDIA H100 80GB HBM3"
+  int threads = 1;                   // worker threads (CPU) or SMs (GPU)
+  std::size_t memory_total = 0;      // bytes of backend memory
+  std::size_t memory_available = 0;  // bytes free now
 };
 
 class Backend {
@@ -26,8 +29,13 @@ public:
   virtual void release(void* p) noexcept = 0;
   virtual void upload(void* dst, const void* src, std::size_t bytes) = 0;
   virtual void download(void* dst, const void* src, std::size_t bytes) = 0;
+  // Device-to-device copy; also how `costcurve ceilings` measures memory bandwidth.
+  virtual void copy(void* dst, const void* src, std::size_t bytes) = 0;
   // Returns when all submitted work has finished.
   virtual void synchronize() = 0;
+  // Seconds that `work` (which submits backend work) takes as the device sees it. The default is
+  // the host clock around work + synchronize; GPU backends use events.
+  virtual double time(const std::function<void()>& work);
   // A host pointer to backend memory, when the host can read and write it directly (CPU), else
   // null. Lets the harness skip a host mirror: a 128K-token dense prefill needs 11 GB of K and V.
   virtual void* host_view(void* p) const {

@@ -94,12 +94,13 @@ struct MqaShape {
   double scale = deepseek_softmax_scale();
   DType dtype = DType::f32;
 };
+// q and kv hold elements of shape.dtype, as in DensePrefillArgs.
 struct DenseDecodeArgs {
   MqaShape shape;
-  const float* q = nullptr;   // [B][s_q][H][d_latent]
-  const float* kv = nullptr;  // [B][capacity][d_latent]
-  float* out = nullptr;       // [B][s_q][H][d_v]
-  float* lse = nullptr;       // [B][s_q][H], optional
+  const void* q = nullptr;   // [B][s_q][H][d_latent]
+  const void* kv = nullptr;  // [B][capacity][d_latent]
+  float* out = nullptr;      // [B][s_q][H][d_v]
+  float* lse = nullptr;      // [B][s_q][H], optional
 };
 
 // Sparse attention attends, per query token, the listed keys that the query can see
@@ -108,8 +109,8 @@ struct DenseDecodeArgs {
 struct SparseArgs {
   MqaShape shape;
   int top_k = 2048;
-  const float* q = nullptr;               // [B][s_q][H][d_latent]
-  const float* kv = nullptr;              // [B][capacity][d_latent]
+  const void* q = nullptr;                // [B][s_q][H][d_latent], shape.dtype
+  const void* kv = nullptr;               // [B][capacity][d_latent], shape.dtype
   const std::int32_t* indices = nullptr;  // [B][s_q][top_k]
   float* out = nullptr;                   // [B][s_q][H][d_v]
   float* lse = nullptr;                   // [B][s_q][H] (required)
@@ -122,11 +123,12 @@ struct IndexerShape {
   int dim = 128;
   DType dtype = DType::f32;
 };
+// q and k hold elements of shape.dtype; weights, scales and logits are f32.
 struct IndexerArgs {
   IndexerShape shape;
-  const float* q = nullptr;        // [B][s_q][heads][dim]
+  const void* q = nullptr;         // [B][s_q][heads][dim]
   const float* w = nullptr;        // [B][s_q][heads]
-  const float* k = nullptr;        // [B][capacity][dim]
+  const void* k = nullptr;         // [B][capacity][dim]
   const float* k_scale = nullptr;  // [B][capacity], optional (1 when null)
   float* logits = nullptr;         // [B][s_q][capacity]; invisible positions get -inf
 };

@@ -61,6 +61,16 @@ std::vector<Case> cases() {
     s.heads = 5, s.d_latent = 33, s.d_v_latent = 17;
     c.push_back({"decode_odd_dims", s});
   }
+  {
+    ProblemSpec s = with(Op::dense_decode, ragged(2, {2, 1500}, 1500));
+    s.dtype = DType::bf16;
+    c.push_back({"decode_bf16_storage", s});
+    s.op = Op::sparse_decode;
+    s.top_k = 700;
+    c.push_back({"sparse_decode_bf16_storage", s});
+    s.op = Op::indexer;
+    c.push_back({"indexer_bf16_storage", s});
+  }
   // indexer
   c.push_back({"indexer_L1", with(Op::indexer, B::prefill_chunk(0, 1))});
   c.push_back({"indexer_prefill_600", with(Op::indexer, B::prefill_chunk(0, 600))});

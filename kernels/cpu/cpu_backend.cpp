@@ -22,12 +22,25 @@ std::string cpu_model() {
   return "unknown CPU";
 }
 
+// A /proc/meminfo field in bytes, 0 when absent.
+std::size_t meminfo(const std::string& key) {
+  std::ifstream in("/proc/meminfo");
+  for (std::string k; in >> k;) {
+    std::size_t kb = 0;
+    in >> kb;
+    if (k == key) return kb * 1024;
+    in.ignore(64, '\n');
+  }
+  return 0;
+}
+
 class CpuBackend final : public Backend {
 public:
   explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_num_procs()) {}
 
   BackendInfo info() const override {
-    return {"cpu", cpu_model() + " (" + std::to_string(threads_) + " threads)", threads_};
+    return {"cpu", cpu_model() + " (" + std::to_string(threads_) + " threads)", threads_,
+            meminfo("MemTotal:"), meminfo("MemAvailable:")};
   }
 
   void* alloc(std::size_t bytes) override {
@@ -43,19 +56,47 @@ public:
   void download(void* dst, const void* src, std::size_t bytes) override {
     if (dst != src) std::memcpy(dst, src, bytes);
   }
+  void copy(void* dst, const void* src, std::size_t bytes) override {
+    // One contiguous slice per thread: a single memcpy thread cannot saturate memory bandwidth.
+    const long n = static_cast<long>(bytes);
+#pragma omp parallel num_threads(threads_)
+    {
+      const long t = omp_get_thread_num(), nt = omp_get_num_threads();
+      const long lo = n * t / nt, hi = n * (t + 1) / nt;
+      std::memcpy(static_cast<char*>(dst) + lo, static_cast<const char*>(src) + lo, hi - lo);
+    }
+  }
   void synchronize() override {}
-  void* host_view(void* p) const override { return p; }
+  void* host_view(void* p) const override {
+    return p;
+  }
 
   bool supports(Op op, DType dtype) const override {
-    return dtype == DType::f32 || (op == Op::dense_prefill && dtype == DType::bf16);
+    // bf16 is a storage format for attention and indexer inputs; arithmetic stays f32. Top-k
+    // reads f32 logits and GEMM is OpenBLAS sgemm.
+    return dtype == DType::f32 || (dtype == DType::bf16 && op != Op::topk && op != Op::gemm);
   }
-  void dense_prefill(const DensePrefillArgs& a) override { cpu::dense_prefill(a, threads_); }
-  void dense_decode(const DenseDecodeArgs& a) override { cpu::dense_decode(a, threads_); }
-  void indexer(const IndexerArgs& a) override { cpu::indexer(a, threads_); }
-  void topk(const TopkArgs& a) override { cpu::topk(a, threads_); }
-  void sparse_prefill(const SparseArgs& a) override { cpu::sparse_attention(a, threads_); }
-  void sparse_decode(const SparseArgs& a) override { cpu::sparse_attention(a, threads_); }
-  void gemm(const GemmArgs& a) override { cpu::gemm(a, threads_); }
+  void dense_prefill(const DensePrefillArgs& a) override {
+    cpu::dense_prefill(a, threads_);
+  }
+  void dense_decode(const DenseDecodeArgs& a) override {
+    cpu::dense_decode(a, threads_);
+  }
+  void indexer(const IndexerArgs& a) override {
+    cpu::indexer(a, threads_);
+  }
+  void topk(const TopkArgs& a) override {
+    cpu::topk(a, threads_);
+  }
+  void sparse_prefill(const SparseArgs& a) override {
+    cpu::sparse_attention(a, threads_);
+  }
+  void sparse_decode(const SparseArgs& a) override {
+    cpu::sparse_attention(a, threads_);
+  }
+  void gemm(const GemmArgs& a) override {
+    cpu::gemm(a, threads_);
+  }
 
 private:
   int threads_;

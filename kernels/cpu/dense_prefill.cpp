@@ -6,30 +6,15 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/bf16.hpp"
 #include "kernels/cpu/blas.hpp"
 #include "kernels/cpu/flash.hpp"
 #include "kernels/cpu/kernels.hpp"
+#include "kernels/cpu/widen.hpp"
 
 namespace costcurve::cpu {
 
 namespace {
 constexpr int kQueryBlock = 128;
-
-// Rows [0, rows) of `width` values, row stride `ld` elements, as contiguous f32 (or in place).
-const float* as_f32(const void* base, long offset, long ld, int rows, int width, bool bf16,
-                    std::vector<float>& buf, long& ld_out) {
-  if (!bf16) {
-    ld_out = ld;
-    return static_cast<const float*>(base) + offset;
-  }
-  buf.resize(static_cast<std::size_t>(rows) * width);
-  const bf16_bits* src = static_cast<const bf16_bits*>(base) + offset;
-  for (int r = 0; r < rows; ++r)
-    bf16_to_float(src + r * ld, &buf[static_cast<std::size_t>(r) * width], width);
-  ld_out = width;
-  return buf.data();
-}
 }  // namespace
 
 void dense_prefill(const DensePrefillArgs& a, int threads) {
@@ -62,8 +47,8 @@ void dense_prefill(const DensePrefillArgs& a, int threads) {
       const long first_pos = bt.query_pos(b, i0);
       const long n_keys = bt.query_pos(b, i0 + rows - 1) + 1;
       long ldq = 0, ldk = 0, ldv = 0;
-      const float* q = as_f32(a.q, ((b * bt.s_q + i0) * H + h) * s.d_qk, H * s.d_qk, rows, s.d_qk,
-                              bf16, qbuf, ldq);
+      const float* q = rows_f32(a.q, ((b * bt.s_q + i0) * H + h) * s.d_qk, H * s.d_qk, rows, s.d_qk,
+                                bf16, qbuf, ldq);
       const FlashQuery fq{q, ldq, rows, s.d_qk, scale_log2};
       st.reset(rows, s.d_v);
       for (long k0 = 0; k0 < n_keys; k0 += kFlashKeyBlock) {
@@ -73,8 +58,8 @@ void dense_prefill(const DensePrefillArgs& a, int threads) {
           for (int r = 0; r < rows; ++r)
             visible[r] = static_cast<int>(std::clamp<long>(first_pos + r - k0 + 1, 0, n));
         const long key = (b * bt.capacity + k0) * H + h;
-        const float* k = as_f32(a.k, key * s.d_qk, H * s.d_qk, n, s.d_qk, bf16, kbuf, ldk);
-        const float* v = as_f32(a.v, key * s.d_v, H * s.d_v, n, s.d_v, bf16, vbuf, ldv);
+        const float* k = rows_f32(a.k, key * s.d_qk, H * s.d_qk, n, s.d_qk, bf16, kbuf, ldk);
+        const float* v = rows_f32(a.v, key * s.d_v, H * s.d_v, n, s.d_v, bf16, vbuf, ldv);
         flash_block(fq, k, ldk, v, ldv, n, masked ? visible.data() : nullptr, scratch.data(), st);
       }
       const long row0 = (b * bt.s_q + i0) * H + h;

@@ -6,6 +6,7 @@
 #include "kernels/cpu/blas.hpp"
 #include "kernels/cpu/kernels.hpp"
 #include "kernels/cpu/vmath.hpp"
+#include "kernels/cpu/widen.hpp"
 
 namespace costcurve::cpu {
 namespace {
@@ -16,7 +17,9 @@ constexpr int kKeyBlock = 512;
 void indexer(const IndexerArgs& a, int threads) {
   const IndexerShape& s = a.shape;
   check(s);
-  if (s.dtype != DType::f32) throw OpError("cpu indexer supports f32 only");
+  if (s.dtype != DType::f32 && s.dtype != DType::bf16)
+    throw OpError("cpu indexer supports f32 and bf16 storage only");
+  const bool bf16 = s.dtype == DType::bf16;
   const Batch& bt = s.batch;
   const long H = s.heads, D = s.dim, cap = bt.capacity;
   const long tiles = (bt.s_q + kTokenTile - 1) / kTokenTile;
@@ -26,7 +29,7 @@ void indexer(const IndexerArgs& a, int threads) {
 
 #pragma omp parallel num_threads(threads)
   {
-    std::vector<float> dots(static_cast<std::size_t>(kTokenTile) * H * kKeyBlock);
+    std::vector<float> dots(static_cast<std::size_t>(kTokenTile) * H * kKeyBlock), qbuf, kbuf;
 #pragma omp for schedule(dynamic, 4)
     for (long it = 0; it < items; ++it) {
       const long kb = it % kblocks, tile = (it / kblocks) % tiles, b = it / (kblocks * tiles);
@@ -38,9 +41,15 @@ void indexer(const IndexerArgs& a, int threads) {
       const long last_visible = bt.query_pos(b, i0 + n_tok - 1);
       const int n_vis = static_cast<int>(std::clamp<long>(last_visible - k0 + 1, 0, n));
       const long tok0 = b * bt.s_q + i0;
-      if (n_vis > 0)
-        sgemm(true, static_cast<int>(n_tok * H), n_vis, static_cast<int>(D), 1.0f,
-              a.q + tok0 * H * D, D, a.k + (b * cap + k0) * D, D, 0.0f, dots.data(), n_vis);
+      if (n_vis > 0) {
+        long ldq = 0, ldk = 0;
+        const float* q = rows_f32(a.q, tok0 * H * D, D, static_cast<int>(n_tok * H),
+                                  static_cast<int>(D), bf16, qbuf, ldq);
+        const float* k =
+            rows_f32(a.k, (b * cap + k0) * D, D, n_vis, static_cast<int>(D), bf16, kbuf, ldk);
+        sgemm(true, static_cast<int>(n_tok * H), n_vis, static_cast<int>(D), 1.0f, q, ldq, k, ldk,
+              0.0f, dots.data(), n_vis);
+      }
       for (long t = 0; t < n_tok; ++t) {
         float* out = a.logits + (tok0 + t) * cap + k0;
         const int vis = static_cast<int>(std::clamp<long>(bt.query_pos(b, i0 + t) - k0 + 1, 0, n));

@@ -9,6 +9,7 @@
 #include "kernels/cpu/blas.hpp"
 #include "kernels/cpu/flash.hpp"
 #include "kernels/cpu/kernels.hpp"
+#include "kernels/cpu/widen.hpp"
 
 namespace costcurve::cpu {
 namespace {
@@ -78,16 +79,19 @@ void run_pieces(const Pieces& p, int rows, int d_v, int threads, Body body, floa
   }
 }
 
-void check_mqa(const MqaShape& s, const char* op) {
+// Returns whether inputs are bf16 storage.
+bool check_mqa(const MqaShape& s, const char* op) {
   check(s);
-  if (s.dtype != DType::f32) throw OpError(std::string("cpu ") + op + " supports f32 only");
+  if (s.dtype != DType::f32 && s.dtype != DType::bf16)
+    throw OpError(std::string("cpu ") + op + " supports f32 and bf16 storage only");
+  return s.dtype == DType::bf16;
 }
 
 }  // namespace
 
 void dense_decode(const DenseDecodeArgs& a, int threads) {
   const MqaShape& s = a.shape;
-  check_mqa(s, "dense_decode");
+  const bool bf16 = check_mqa(s, "dense_decode");
   const Batch& bt = s.batch;
   const int rows = static_cast<int>(bt.s_q * s.heads);
   const long dl = s.d_latent;
@@ -99,7 +103,7 @@ void dense_decode(const DenseDecodeArgs& a, int threads) {
       bt.batch(), [&](long b) { return bt.seq_lens[b]; }, chunk);
   const float scale_log2 = static_cast<float>(s.scale * M_LOG2E);
 
-  thread_local std::vector<float> scratch;
+  thread_local std::vector<float> scratch, qbuf, kvbuf;
   thread_local std::vector<int> visible;
   run_pieces(
       p, rows, s.d_v, threads,
@@ -108,7 +112,9 @@ void dense_decode(const DenseDecodeArgs& a, int threads) {
         visible.resize(rows);
         const long b = pc.group;
         const long first_pos = bt.query_pos(b, 0);
-        const FlashQuery fq{a.q + b * rows * dl, dl, rows, s.d_latent, scale_log2};
+        long ldq = 0, ldkv = 0;
+        const float* q = rows_f32(a.q, b * rows * dl, dl, rows, s.d_latent, bf16, qbuf, ldq);
+        const FlashQuery fq{q, ldq, rows, s.d_latent, scale_log2};
         for (long k0 = pc.begin; k0 < pc.end; k0 += kFlashKeyBlock) {
           const int n = static_cast<int>(std::min<long>(kFlashKeyBlock, pc.end - k0));
           const bool masked = k0 + n - 1 > first_pos;
@@ -116,8 +122,10 @@ void dense_decode(const DenseDecodeArgs& a, int threads) {
             for (int r = 0; r < rows; ++r)
               visible[r] =
                   static_cast<int>(std::clamp<long>(bt.query_pos(b, r / s.heads) - k0 + 1, 0, n));
-          const float* kv = a.kv + (b * bt.capacity + k0) * dl;
-          flash_block(fq, kv, dl, kv, dl, n, masked ? visible.data() : nullptr, scratch.data(), st);
+          const float* kv =
+              rows_f32(a.kv, (b * bt.capacity + k0) * dl, dl, n, s.d_latent, bf16, kvbuf, ldkv);
+          flash_block(fq, kv, ldkv, kv, ldkv, n, masked ? visible.data() : nullptr, scratch.data(),
+                      st);
         }
       },
       a.out, a.lse);
@@ -125,7 +133,7 @@ void dense_decode(const DenseDecodeArgs& a, int threads) {
 
 void sparse_attention(const SparseArgs& a, int threads) {
   const MqaShape& s = a.shape;
-  check_mqa(s, "sparse attention");
+  const bool bf16 = check_mqa(s, "sparse attention");
   check_topk(s.batch, a.top_k);
   if (!a.lse) throw OpError("sparse attention needs an lse output");
   const Batch& bt = s.batch;
@@ -140,7 +148,7 @@ void sparse_attention(const SparseArgs& a, int threads) {
       tokens, [&](long) { return static_cast<long>(a.top_k); }, chunk);
   const float scale_log2 = static_cast<float>(s.scale * M_LOG2E);
 
-  thread_local std::vector<float> scratch, gathered;
+  thread_local std::vector<float> scratch, gathered, qbuf;
   run_pieces(
       p, rows, s.d_v, threads,
       [&](const Piece& pc, FlashState& st) {
@@ -149,13 +157,19 @@ void sparse_attention(const SparseArgs& a, int threads) {
         const long tok = pc.group, b = tok / bt.s_q;
         const long pos = bt.query_pos(b, tok % bt.s_q);
         const std::int32_t* list = a.indices + tok * a.top_k;
-        const float* cache = a.kv + b * bt.capacity * dl;
-        const FlashQuery fq{a.q + tok * rows * dl, dl, rows, s.d_latent, scale_log2};
+        const long cache = b * bt.capacity * dl;  // element offset of the sequence's cache
+        long ldq = 0;
+        const float* q = rows_f32(a.q, tok * rows * dl, dl, rows, s.d_latent, bf16, qbuf, ldq);
+        const FlashQuery fq{q, ldq, rows, s.d_latent, scale_log2};
         int n = 0;
         for (long j = pc.begin; j < pc.end; ++j) {
           const long t = list[j];
           if (t < 0 || t > pos) continue;
-          std::memcpy(&gathered[n * dl], cache + t * dl, dl * sizeof(float));
+          float* dst = &gathered[n * dl];
+          if (bf16)
+            bf16_to_float(static_cast<const bf16_bits*>(a.kv) + cache + t * dl, dst, dl);
+          else
+            std::memcpy(dst, static_cast<const float*>(a.kv) + cache + t * dl, dl * sizeof(float));
           if (++n == kFlashKeyBlock) {
             flash_block(fq, gathered.data(), dl, gathered.data(), dl, n, nullptr, scratch.data(),
                         st);

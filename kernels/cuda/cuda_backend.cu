@@ -32,7 +32,9 @@ public:
   }
 
   BackendInfo info() const override {
-    return {"cuda", std::string(prop_.name), prop_.multiProcessorCount};
+    std::size_t free = 0, total = 0;
+    cudaMemGetInfo(&free, &total);
+    return {"cuda", std::string(prop_.name), prop_.multiProcessorCount, total, free};
   }
   void* alloc(std::size_t bytes) override {
     void* p = nullptr;
@@ -51,6 +53,9 @@ public:
   void download(void* dst, const void* src, std::size_t bytes) override {
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
     CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  void copy(void* dst, const void* src, std::size_t bytes) override {
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
   }
   void synchronize() override { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
 

@@ -98,65 +98,77 @@ template Attention dense_prefill<float>(const DensePrefillShape&, const float*, 
 template Attention dense_prefill<bf16_bits>(const DensePrefillShape&, const bf16_bits*,
                                             const bf16_bits*, const bf16_bits*, const TokenMask*);
 
-Attention dense_decode(const MqaShape& s, const float* q, const float* kv, const TokenMask* only) {
+template <class T>
+Attention dense_decode(const MqaShape& s, const T* q, const T* kv, const TokenMask* only) {
   check(s);
   const Batch& bt = s.batch;
-  return attention<float>(
-      bt, s.heads, s.d_v, only,
-      [&](std::int64_t b, std::int64_t i, std::int64_t, std::int64_t row,
-          std::vector<double>& scores, std::vector<const float*>& values) {
-        for (std::int64_t t = 0; t <= bt.query_pos(b, i); ++t) {
-          const float* lat = kv + (b * bt.capacity + t) * s.d_latent;
-          scores.push_back(s.scale * dot(q + row * s.d_latent, lat, s.d_latent));
-          values.push_back(lat);
-        }
-      });
+  return attention<T>(bt, s.heads, s.d_v, only,
+                      [&](std::int64_t b, std::int64_t i, std::int64_t, std::int64_t row,
+                          std::vector<double>& scores, std::vector<const T*>& values) {
+                        for (std::int64_t t = 0; t <= bt.query_pos(b, i); ++t) {
+                          const T* lat = kv + (b * bt.capacity + t) * s.d_latent;
+                          scores.push_back(s.scale * dot(q + row * s.d_latent, lat, s.d_latent));
+                          values.push_back(lat);
+                        }
+                      });
 }
 
-Attention sparse(const MqaShape& s, int top_k, const float* q, const float* kv,
-                 const std::int32_t* indices, const TokenMask* only) {
+template <class T>
+Attention sparse(const MqaShape& s, int top_k, const T* q, const T* kv, const std::int32_t* indices,
+                 const TokenMask* only) {
   check(s);
   check_topk(s.batch, top_k);
   const Batch& bt = s.batch;
-  return attention<float>(
-      bt, s.heads, s.d_v, only,
-      [&](std::int64_t b, std::int64_t i, std::int64_t, std::int64_t row,
-          std::vector<double>& scores, std::vector<const float*>& values) {
-        const std::int32_t* list = indices + (b * bt.s_q + i) * top_k;
-        for (int j = 0; j < top_k; ++j) {
-          const std::int64_t t = list[j];
-          if (t < 0 || t > bt.query_pos(b, i)) continue;  // invisible: skipped
-          const float* lat = kv + (b * bt.capacity + t) * s.d_latent;
-          scores.push_back(s.scale * dot(q + row * s.d_latent, lat, s.d_latent));
-          values.push_back(lat);
-        }
-      });
+  return attention<T>(bt, s.heads, s.d_v, only,
+                      [&](std::int64_t b, std::int64_t i, std::int64_t, std::int64_t row,
+                          std::vector<double>& scores, std::vector<const T*>& values) {
+                        const std::int32_t* list = indices + (b * bt.s_q + i) * top_k;
+                        for (int j = 0; j < top_k; ++j) {
+                          const std::int64_t t = list[j];
+                          if (t < 0 || t > bt.query_pos(b, i)) continue;  // invisible: skipped
+                          const T* lat = kv + (b * bt.capacity + t) * s.d_latent;
+                          scores.push_back(s.scale * dot(q + row * s.d_latent, lat, s.d_latent));
+                          values.push_back(lat);
+                        }
+                      });
 }
 
-std::vector<double> indexer(const IndexerShape& s, const float* q, const float* w, const float* k,
+template <class T>
+std::vector<double> indexer(const IndexerShape& s, const T* q, const float* w, const T* k,
                             const float* k_scale, const TokenMask* only) {
   check(s);
   const Batch& bt = s.batch;
   std::vector<double> out(bt.query_rows() * bt.capacity, kNegInf);
-  for (std::int64_t b = 0; b < bt.batch(); ++b)
-    for (std::int64_t i = 0; i < bt.s_q; ++i) {
-      const std::int64_t tok = b * bt.s_q + i;
-      if (!wanted(only, tok)) {
-        std::fill_n(out.begin() + tok * bt.capacity, bt.capacity, kNaN);
-        continue;
-      }
-      for (std::int64_t t = 0; t <= bt.query_pos(b, i); ++t) {
-        const std::int64_t key = b * bt.capacity + t;
-        double acc = 0;
-        for (int j = 0; j < s.heads; ++j) {
-          const double d = dot(q + (tok * s.heads + j) * s.dim, k + key * s.dim, s.dim);
-          acc += static_cast<double>(w[tok * s.heads + j]) * std::max(d, 0.0);
-        }
-        out[tok * bt.capacity + t] = acc * (k_scale ? static_cast<double>(k_scale[key]) : 1.0);
-      }
+  const std::int64_t tokens = bt.query_rows();
+#pragma omp parallel for schedule(dynamic, 1)
+  for (std::int64_t tok = 0; tok < tokens; ++tok) {
+    const std::int64_t b = tok / bt.s_q, i = tok % bt.s_q;
+    if (!wanted(only, tok)) {
+      std::fill_n(out.begin() + tok * bt.capacity, bt.capacity, kNaN);
+      continue;
     }
+    for (std::int64_t t = 0; t <= bt.query_pos(b, i); ++t) {
+      const std::int64_t key = b * bt.capacity + t;
+      double acc = 0;
+      for (int j = 0; j < s.heads; ++j) {
+        const double d = dot(q + (tok * s.heads + j) * s.dim, k + key * s.dim, s.dim);
+        acc += static_cast<double>(w[tok * s.heads + j]) * std::max(d, 0.0);
+      }
+      out[tok * bt.capacity + t] = acc * (k_scale ? static_cast<double>(k_scale[key]) : 1.0);
+    }
+  }
   return out;
 }
+
+#define COSTCURVE_INSTANTIATE(T)                                                                 \
+  template Attention dense_decode<T>(const MqaShape&, const T*, const T*, const TokenMask*);     \
+  template Attention sparse<T>(const MqaShape&, int, const T*, const T*, const std::int32_t*,    \
+                               const TokenMask*);                                                \
+  template std::vector<double> indexer<T>(const IndexerShape&, const T*, const float*, const T*, \
+                                          const float*, const TokenMask*);
+COSTCURVE_INSTANTIATE(float)
+COSTCURVE_INSTANTIATE(bf16_bits)
+#undef COSTCURVE_INSTANTIATE
 
 std::vector<std::int32_t> topk(const Batch& bt, int k, const float* logits, const TokenMask* only) {
   check_topk(bt, k);

@@ -24,12 +24,14 @@ using TokenMask = std::vector<char>;
 template <class T>
 Attention dense_prefill(const DensePrefillShape& s, const T* q, const T* k, const T* v,
                         const TokenMask* only = nullptr);
-Attention dense_decode(const MqaShape& s, const float* q, const float* kv,
-                       const TokenMask* only = nullptr);
-Attention sparse(const MqaShape& s, int top_k, const float* q, const float* kv,
-                 const std::int32_t* indices, const TokenMask* only = nullptr);
+template <class T>
+Attention dense_decode(const MqaShape& s, const T* q, const T* kv, const TokenMask* only = nullptr);
+template <class T>
+Attention sparse(const MqaShape& s, int top_k, const T* q, const T* kv, const std::int32_t* indices,
+                 const TokenMask* only = nullptr);
 // Invisible positions are -inf.
-std::vector<double> indexer(const IndexerShape& s, const float* q, const float* w, const float* k,
+template <class T>
+std::vector<double> indexer(const IndexerShape& s, const T* q, const float* w, const T* k,
                             const float* k_scale, const TokenMask* only = nullptr);
 // By a full sort under the documented rule (kernels/ops.hpp): ascending positions, -1 pads.
 std::vector<std::int32_t> topk(const Batch& b, int k, const float* logits,

@@ -1,0 +1,336 @@
+#include "harness/results.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <thread>
+
+#include "harness/json_input.hpp"
+
+namespace costcurve {
+namespace {
+
+using nlohmann::json;
+
+// One Google Benchmark entry: the fields tools/compare.py reads.
+json gb_entry(const PointResult& r, int family, const std::string& name, const char* run_type,
+              double seconds) {
+  const double ms = seconds * 1e3;
+  json e = {{"name", name},
+            {"family_index", family},
+            {"per_family_instance_index", 0},
+            {"run_name", r.name},
+            {"run_type", run_type},
+            {"repetitions", static_cast<int>(r.samples_s.size())},
+            {"threads", 1},
+            {"iterations", r.iterations},
+            {"real_time", ms},
+            {"cpu_time", ms},
+            {"time_unit", "ms"}};
+  if (seconds > 0) {
+    e["FLOP/s"] = r.flops / seconds;
+    e["bytes/s"] = r.bytes / seconds;
+    e["tokens/s"] = r.tokens / seconds;
+  }
+  return e;
+}
+
+json point_json(const PointResult& r) {
+  const Point& p = r.point;
+  json j = {{"name", r.name},
+            {"backend", p.backend},
+            {"model", p.model},
+            {"op", op_name(p.op)},
+            {"phase", phase_name(p.phase)},
+            {"position", p.position},
+            {"batch", p.batch},
+            {"s_q", p.s_q},
+            {"top_k", p.top_k},
+            {"dtype", dtype_name(p.dtype)},
+            {"status", status_name(r.status)},
+            {"flops", r.flops},
+            {"bytes", r.bytes},
+            {"memory_bytes", r.memory_bytes},
+            {"tokens", r.tokens}};
+  if (!r.reason.empty()) j["reason"] = r.reason;
+  if (r.validated)
+    j["validation"] = {{"rel_l2", r.rel_l2},
+                       {"tolerance", r.tolerance},
+                       {"tokens_checked", r.tokens_checked},
+                       {"tokens_total", r.tokens_total}};
+  if (r.status == PointStatus::ok) {
+    const Summary& s = r.summary;
+    j["timing"] = {{"samples_s", r.samples_s},
+                   {"iterations", r.iterations},
+                   {"median_s", s.median},
+                   {"p10_s", s.p10},
+                   {"p90_s", s.p90},
+                   {"mean_s", s.mean},
+                   {"stddev_s", s.stddev},
+                   {"cv", s.cv},
+                   {"stop_reason", r.stop_reason}};
+    j["rates"] = {{"tokens_per_s", r.tokens / s.median},
+                  {"flop_per_s", r.flops / s.median},
+                  {"bytes_per_s", r.bytes / s.median},
+                  {"arithmetic_intensity", r.bytes > 0 ? r.flops / r.bytes : 0.0}};
+    j["roofline"] = {{"floor_s", r.floor_s}, {"bound", r.bound}, {"fraction", r.roofline_fraction}};
+  }
+  return j;
+}
+
+PointResult point_from_json(const json& j, const std::string& origin, const std::string& path) {
+  JsonObject o(j, origin, path);
+  PointResult r;
+  r.name = o.string("name");
+  Point& p = r.point;
+  p.backend = o.string("backend");
+  p.model = o.string("model");
+  const std::string op = o.string("op");
+  if (!parse_op(op, p.op)) o.fail("op", "unknown operation '" + op + "'");
+  const std::string phase = o.string("phase");
+  if (phase == "prefill")
+    p.phase = Phase::prefill;
+  else if (phase == "decode")
+    p.phase = Phase::decode;
+  else
+    o.fail("phase", "expected \"prefill\" or \"decode\", got \"" + phase + "\"");
+  p.position = o.integer("position", 1);
+  p.batch = o.integer("batch", 1);
+  p.s_q = o.integer("s_q", 1);
+  p.top_k = static_cast<int>(o.integer("top_k", 0, 1 << 30));
+  const std::string dt = o.string("dtype");
+  bool dt_ok = false;
+  for (DType t : {DType::f32, DType::bf16, DType::fp8_e4m3})
+    if (dtype_name(t) == dt) p.dtype = t, dt_ok = true;
+  if (!dt_ok) o.fail("dtype", "unknown dtype \"" + dt + "\"");
+  const std::string st = o.string("status");
+  if (st == "ok")
+    r.status = PointStatus::ok;
+  else if (st == "skipped")
+    r.status = PointStatus::skipped;
+  else if (st == "failed")
+    r.status = PointStatus::failed;
+  else
+    o.fail("status", "expected \"ok\", \"skipped\" or \"failed\", got \"" + st + "\"");
+  r.reason = o.string_or("reason", "");
+  r.flops = o.number("flops", 0);
+  r.bytes = o.number("bytes", 0);
+  r.memory_bytes = o.number("memory_bytes", 0);
+  r.tokens = o.number("tokens", 0);
+  if (o.has("validation")) {
+    JsonObject v = o.object("validation");
+    r.validated = true;
+    r.rel_l2 = v.number("rel_l2", 0);
+    r.tolerance = v.number("tolerance", 0);
+    r.tokens_checked = v.integer("tokens_checked", 0);
+    r.tokens_total = v.integer("tokens_total", 0);
+    v.finish();
+  }
+  if (r.status == PointStatus::ok) {
+    JsonObject t = o.object("timing");
+    const json& samples = t.array("samples_s");
+    for (std::size_t i = 0; i < samples.size(); ++i)
+      r.samples_s.push_back(
+          json_number(samples[i], origin, t.path("samples_s") + "[" + std::to_string(i) + "]", 0));
+    r.iterations = t.integer("iterations", 1);
+    r.stop_reason = t.string_or("stop_reason", "");
+    // Derived fields are recomputed from the samples rather than trusted.
+    for (const char* k : {"median_s", "p10_s", "p90_s", "mean_s", "stddev_s", "cv"}) t.number(k, 0);
+    t.finish();
+    r.summary = summarize(r.samples_s);
+    if (!(r.summary.median > 0)) t.fail("samples_s", "expected positive timings");
+    JsonObject roof = o.object("roofline");
+    r.floor_s = roof.number("floor_s", 0);
+    r.bound = roof.string("bound");
+    r.roofline_fraction = roof.number("fraction", 0);
+    roof.finish();
+    JsonObject rates = o.object("rates");
+    for (const char* k : {"tokens_per_s", "flop_per_s", "bytes_per_s", "arithmetic_intensity"})
+      rates.number(k, 0);
+    rates.finish();
+  }
+  o.finish();
+  if (r.name != p.name())
+    input_error(
+        origin, path + ".name",
+        "\"" + r.name + "\" does not match the point's fields (expected \"" + p.name() + "\")");
+  return r;
+}
+
+std::string iso_date() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+  return buf;
+}
+
+[[noreturn]] void io_error(const std::string& what, const std::filesystem::path& p, int err) {
+  throw std::runtime_error("cannot " + what + " " + p.string() + ": " + std::strerror(err));
+}
+
+}  // namespace
+
+std::string_view status_name(PointStatus s) {
+  switch (s) {
+    case PointStatus::ok: return "ok";
+    case PointStatus::skipped: return "skipped";
+    case PointStatus::failed: return "failed";
+  }
+  return "?";
+}
+
+const PointResult* ResultsFile::find(const std::string& name) const {
+  for (const PointResult& r : points)
+    if (r.name == name) return &r;
+  return nullptr;
+}
+
+json ResultsFile::to_json() const {
+  json benchmarks = json::array();
+  json pts = json::array();
+  int family = 0;
+  for (const PointResult& r : points) {
+    pts.push_back(point_json(r));
+    if (r.status != PointStatus::ok) continue;
+    for (std::size_t i = 0; i < r.samples_s.size(); ++i) {
+      json e = gb_entry(r, family, r.name, "iteration", r.samples_s[i]);
+      e["repetition_index"] = static_cast<int>(i);
+      benchmarks.push_back(std::move(e));
+    }
+    for (auto [agg, value] : {std::pair{"mean", r.summary.mean},
+                              {"median", r.summary.median},
+                              {"stddev", r.summary.stddev}}) {
+      json e = gb_entry(r, family, r.name + "_" + agg, "aggregate", value);
+      e["aggregate_name"] = agg;
+      e["aggregate_unit"] = "time";
+      benchmarks.push_back(std::move(e));
+    }
+    json cv = gb_entry(r, family, r.name + "_cv", "aggregate", 0);
+    cv["aggregate_name"] = "cv";
+    cv["aggregate_unit"] = "percentage";
+    cv["real_time"] = cv["cpu_time"] = r.summary.cv;
+    benchmarks.push_back(std::move(cv));
+    ++family;
+  }
+  json cc = {{"schema_version", kResultsSchemaVersion},
+             {"scenario_name", scenario_name},
+             {"scenario_hash", scenario_hash},
+             {"scenario", scenario},
+             {"git_sha", git_sha},
+             {"backend", backend},
+             {"points", pts}};
+  if (has_ceilings) cc["ceilings"] = ceilings.to_json();
+  return {{"context", context}, {"benchmarks", benchmarks}, {"costcurve", cc}};
+}
+
+ResultsFile results_from_json(const json& j, const std::string& origin) {
+  JsonObject top(j, origin);
+  ResultsFile f;
+  f.context = top.any("context");
+  if (!f.context.is_object()) input_error(origin, "$.context", "expected an object");
+  if (!top.any("benchmarks").is_array()) input_error(origin, "$.benchmarks", "expected an array");
+  JsonObject cc = top.object("costcurve");
+  const std::int64_t version = cc.integer("schema_version", 1);
+  if (version != kResultsSchemaVersion)
+    cc.fail("schema_version", "this costcurve reads schema version " +
+                                  std::to_string(kResultsSchemaVersion) + ", the file has " +
+                                  std::to_string(version));
+  f.scenario_name = cc.string("scenario_name");
+  f.scenario_hash = cc.string("scenario_hash");
+  f.scenario = cc.any("scenario");
+  f.git_sha = cc.string("git_sha");
+  f.backend = cc.string("backend");
+  if (cc.has("ceilings")) {
+    f.ceilings = Ceilings::from_json(j["costcurve"]["ceilings"], origin, cc.path("ceilings"));
+    f.has_ceilings = true;
+  }
+  const json& pts = cc.any("points");
+  if (!pts.is_array()) cc.fail("points", "expected an array");
+  for (std::size_t i = 0; i < pts.size(); ++i) {
+    const std::string path = cc.path("points") + "[" + std::to_string(i) + "]";
+    PointResult r = point_from_json(pts[i], origin, path);
+    if (f.find(r.name)) input_error(origin, path + ".name", "duplicate point \"" + r.name + "\"");
+    f.points.push_back(std::move(r));
+  }
+  cc.finish();
+  top.finish();
+  return f;
+}
+
+ResultsFile load_results(const std::filesystem::path& file) {
+  return results_from_json(read_json_file(file), file.string());
+}
+
+void write_atomic(const std::filesystem::path& file, const std::string& content) {
+  const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : ".";
+  std::string tmp_name = file.filename().string();
+  tmp_name.append(".tmp.").append(std::to_string(::getpid()));
+  const std::filesystem::path tmp = dir / tmp_name;
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) io_error("create", tmp, errno);
+  const char* p = content.data();
+  std::size_t left = content.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : ENOSPC;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      io_error("write", tmp, err);
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    io_error("fsync", tmp, err);
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), file.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    io_error("replace", file, err);
+  }
+  // The rename itself must survive a power cut.
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+json benchmark_context(const std::string& executable) {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  double load[3] = {0, 0, 0};
+  if (std::ifstream in("/proc/loadavg"); in) in >> load[0] >> load[1] >> load[2];
+  double mhz = 0;
+  if (std::ifstream in("/proc/cpuinfo"); in)
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("cpu MHz", 0) == 0) {
+        mhz = std::atof(line.substr(line.find(':') + 1).c_str());
+        break;
+      }
+  return {{"date", iso_date()},
+          {"host_name", host},
+          {"executable", executable},
+          {"num_cpus", static_cast<int>(std::thread::hardware_concurrency())},
+          {"mhz_per_cpu", static_cast<int>(mhz)},
+          {"cpu_scaling_enabled", false},
+          {"caches", json::array()},
+          {"load_avg", {load[0], load[1], load[2]}},
+          {"library_build_type", "release"}};
+}
+
+}  // namespace costcurve

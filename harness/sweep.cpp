@@ -1,0 +1,385 @@
+#include "harness/sweep.hpp"
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iomanip>
+#include <ostream>
+#include <regex>
+#include <sstream>
+
+#include "harness/build_info.hpp"
+#include "harness/progress.hpp"
+#include "harness/results.hpp"
+
+namespace costcurve {
+namespace {
+
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+// Collects the per-repetition times Google Benchmark measured (manual time: the backend's clock).
+class Collector : public benchmark::BenchmarkReporter {
+public:
+  std::vector<double> samples;
+  bool ReportContext(const Context&) override { return true; }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& r : runs)
+      if (r.run_type == Run::RT_Iteration && r.iterations > 0)
+        samples.push_back(r.real_accumulated_time / static_cast<double>(r.iterations));
+  }
+};
+
+void init_benchmark_library() {
+  static const bool done = [] {
+    int argc = 1;
+    char arg0[] = "costcurve";
+    char* argv[] = {arg0, nullptr};
+    benchmark::Initialize(&argc, argv);
+    return true;
+  }();
+  (void)done;
+}
+
+struct Timing {
+  std::vector<double> samples;
+  std::int64_t iterations = 1;
+  StopReason reason = StopReason::more;
+  std::string error;
+};
+
+// Warm-up, then repetitions through Google Benchmark until the stop rule says enough. Iterations
+// per repetition are batched so that one repetition lasts about min_time_s.
+Timing time_point(Backend& be, Problem& p, const std::string& name, const RunSettings& rs) {
+  Timing t;
+  const auto once = [&] { return be.time([&] { p.run(); }); };
+  for (int i = 0; i < rs.warmup_runs; ++i) once();
+  const double first = once();
+  t.iterations = std::clamp<std::int64_t>(
+      static_cast<std::int64_t>(std::ceil(rs.min_time_s / std::max(first, 1e-9))), 1, 1000000);
+  const StopRule rule{rs.min_repetitions, rs.max_repetitions, rs.noise_target, rs.max_time_s};
+  double spent = first;
+  int reps = rs.min_repetitions;
+  init_benchmark_library();
+  for (;;) {
+    benchmark::ClearRegisteredBenchmarks();
+    std::string error;
+    benchmark::RegisterBenchmark(name.c_str(),
+                                 [&](benchmark::State& st) {
+                                   for (auto _ : st) {
+                                     try {
+                                       st.SetIterationTime(once());
+                                     } catch (const std::exception& e) {
+                                       error = e.what();
+                                       st.SkipWithError(error.c_str());
+                                       break;
+                                     }
+                                   }
+                                 })
+        ->UseManualTime()
+        ->Iterations(t.iterations)
+        ->Repetitions(reps);
+    Collector c;
+    benchmark::RunSpecifiedBenchmarks(&c);
+    benchmark::ClearRegisteredBenchmarks();
+    if (!error.empty()) {
+      t.error = error;
+      return t;
+    }
+    for (double s : c.samples) {
+      t.samples.push_back(s);
+      spent += s * t.iterations;
+    }
+    t.reason = should_stop(rule, t.samples, spent);
+    if (t.reason != StopReason::more || c.samples.empty()) return t;
+    reps = 1;
+  }
+}
+
+std::uint64_t fnv1a(const std::string& s, std::uint64_t h = 0xcbf29ce484222325ULL) {
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
+  return h;
+}
+
+std::string gib(double bytes) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(bytes < (1 << 30) ? 3 : 1) << bytes / double(1 << 30)
+     << " GiB";
+  return os.str();
+}
+
+std::string seconds_text(double s) {
+  char buf[32];
+  if (s < 1e-3)
+    std::snprintf(buf, sizeof buf, "%.1f us", s * 1e6);
+  else if (s < 1)
+    std::snprintf(buf, sizeof buf, "%.2f ms", s * 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f s", s);
+  return buf;
+}
+
+PointResult measure(Backend& be, const Scenario& sc, const Point& pt, const Ceilings& ceil,
+                    double memory_limit, std::uint64_t seed) {
+  PointResult r;
+  r.point = pt;
+  r.name = pt.name();
+  r.tokens = static_cast<double>(pt.batch * pt.s_q);
+  std::unique_ptr<Problem> p;
+  try {
+    p = make_problem(pt.problem(model_of(sc, pt)), be);
+  } catch (const std::exception& e) {
+    r.status = PointStatus::failed;
+    r.reason = std::string("bad shape: ") + e.what();
+    return r;
+  }
+  r.flops = p->flops();
+  r.bytes = p->bytes();
+  r.memory_bytes = static_cast<double>(p->memory());
+  if (!be.supports(pt.op, pt.dtype)) {
+    r.status = PointStatus::skipped;
+    r.reason = "backend " + pt.backend + " has no " + std::string(dtype_name(pt.dtype)) + " " +
+               std::string(op_name(pt.op));
+    return r;
+  }
+  if (r.memory_bytes > memory_limit) {
+    r.status = PointStatus::skipped;
+    r.reason = "needs " + gib(r.memory_bytes) + ", limit " + gib(memory_limit);
+    return r;
+  }
+  try {
+    p->setup(seed ^ fnv1a(r.name));
+    p->run();
+    be.synchronize();
+    const Validation v = p->validate(sc.run.validate_max_gflop);
+    r.validated = true;
+    r.rel_l2 = v.rel_l2;
+    r.tolerance = v.tolerance;
+    r.tokens_checked = v.tokens_checked;
+    r.tokens_total = v.tokens_total;
+    if (!v.pass) {
+      r.status = PointStatus::failed;
+      r.reason = "validation failed: " + v.detail;
+      return r;
+    }
+    Timing t = time_point(be, *p, r.name, sc.run);
+    if (!t.error.empty() || t.samples.empty()) {
+      r.status = PointStatus::failed;
+      r.reason = "timing failed: " + (t.error.empty() ? std::string("no samples") : t.error);
+      return r;
+    }
+    r.samples_s = std::move(t.samples);
+    r.iterations = t.iterations;
+    r.summary = summarize(r.samples_s);
+    r.stop_reason = stop_reason_name(t.reason);
+    r.floor_s = ceil.floor_seconds(r.flops, r.bytes, pt.dtype, &r.bound);
+    r.roofline_fraction = r.floor_s / r.summary.median;
+    r.status = PointStatus::ok;
+  } catch (const std::bad_alloc&) {
+    r.status = PointStatus::skipped;
+    r.reason = "out of memory allocating " + gib(r.memory_bytes);
+  } catch (const std::exception& e) {
+    r.status = PointStatus::failed;
+    r.reason = e.what();
+  }
+  return r;
+}
+
+std::string outcome_line(const PointResult& r) {
+  if (r.status != PointStatus::ok) return std::string(status_name(r.status)) + ": " + r.reason;
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "%s  %.1f GFLOP/s  %.1f GB/s  %.0f%% of roofline (%s)  cv %.1f%%",
+                seconds_text(r.summary.median).c_str(), r.flops / r.summary.median / 1e9,
+                r.bytes / r.summary.median / 1e9, 100 * r.roofline_fraction, r.bound.c_str(),
+                100 * r.summary.cv);
+  return buf;
+}
+
+nlohmann::json sweep_context(const BackendInfo& info, int threads) {
+  const BuildInfo& b = build_info();
+  nlohmann::json c = benchmark_context("costcurve");
+  c["costcurve_version"] = b.version;
+  c["git_sha"] = b.git_sha;
+  c["compiler"] = b.compiler;
+  c["flags"] = b.flags;
+  c["build_type"] = b.build_type;
+  c["backend"] = info.name;
+  c["device"] = info.device;
+  c["threads"] = threads;
+  c["memory_total_bytes"] = info.memory_total;
+  return c;
+}
+
+int dry_run(const Scenario& sc, const std::vector<Point>& points, std::ostream& out) {
+  auto cpu = make_backend("cpu", 1);  // sizes only: nothing is allocated
+  double flops = 0, bytes = 0, peak = 0;
+  char line[320];
+  std::snprintf(line, sizeof line, "%-64s %12s %12s %12s\n", "point", "GFLOP", "MB moved",
+                "memory");
+  out << line;
+  for (const Point& pt : points) {
+    auto p = make_problem(pt.problem(model_of(sc, pt)), *cpu);
+    std::snprintf(line, sizeof line, "%-64s %12.3f %12.1f %12s\n", pt.name().c_str(),
+                  p->flops() / 1e9, p->bytes() / 1e6,
+                  gib(static_cast<double>(p->memory())).c_str());
+    out << line;
+    flops += p->flops();
+    bytes += p->bytes();
+    peak = std::max(peak, static_cast<double>(p->memory()));
+  }
+  out << points.size() << " points, " << flops / 1e12 << " TFLOP and " << bytes / 1e9
+      << " GB per timed run in all; the largest needs " << gib(peak) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+std::filesystem::path default_results_path(const std::string& scenario,
+                                           const std::string& backend) {
+  return std::filesystem::path("results") / (scenario + "." + backend + ".json");
+}
+
+int run_sweep(const SweepOptions& opt, std::ostream& out) {
+  Scenario sc;
+  try {
+    sc = load_scenario(opt.scenario);
+  } catch (const InputError& e) {
+    out << "costcurve sweep: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  const std::string backend = opt.backend.empty() ? sc.backends.front() : opt.backend;
+  sc.backends = {backend};
+  std::vector<Point> points = generate_points(sc);
+  if (!opt.filter.empty()) {
+    std::regex re;
+    try {
+      re = std::regex(opt.filter, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      out << "costcurve sweep: --filter '" << opt.filter << "' is not a valid regex: " << e.what()
+          << "\n";
+      return kExitUsage;
+    }
+    std::erase_if(points, [&](const Point& p) { return !std::regex_search(p.name(), re); });
+    if (points.empty()) {
+      out << "costcurve sweep: --filter '" << opt.filter
+          << "' matches none of the scenario's points\n";
+      return kExitUsage;
+    }
+  }
+  if (opt.dry_run) return dry_run(sc, points, out);
+
+  std::unique_ptr<Backend> be;
+  try {
+    be = make_backend(backend, opt.threads);
+  } catch (const std::exception& e) {
+    out << "costcurve sweep: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  const BackendInfo info = be->info();
+  const std::filesystem::path file =
+      opt.out.empty() ? default_results_path(sc.name, backend) : opt.out;
+
+  ResultsFile results;
+  const std::string git = build_info().git_sha;
+  if (std::filesystem::exists(file)) {
+    if (!opt.resume) {
+      out << "costcurve sweep: " << file.string()
+          << " exists: pass --resume to continue it, or --out to write elsewhere\n";
+      return kExitUsage;
+    }
+    try {
+      results = load_results(file);
+    } catch (const InputError& e) {
+      out << "costcurve sweep: cannot resume: " << e.what() << "\n";
+      return kExitUsage;
+    }
+    std::string why;
+    if (results.scenario_hash != sc.hash)
+      why = "it was made by another version of scenario '" + results.scenario_name + "'";
+    else if (results.git_sha != git)
+      why = "it was made by build " + results.git_sha + ", this is " + git;
+    else if (results.backend != backend)
+      why = "it was made on backend " + results.backend;
+    if (!why.empty() && !opt.force) {
+      out << "costcurve sweep: cannot resume " << file.string() << ": " << why
+          << " (--force resumes anyway)\n";
+      return kExitUsage;
+    }
+    out << "resuming " << file.string() << ": " << results.points.size() << " points done\n";
+  } else {
+    std::error_code ec;
+    if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
+    results.scenario_name = sc.name;
+    results.scenario_hash = sc.hash;
+    results.scenario = nlohmann::json::parse(sc.canonical_json);
+    results.git_sha = git;
+    results.backend = backend;
+  }
+  results.context = sweep_context(info, info.threads);
+
+  const auto save = [&] { write_atomic(file, results.to_json().dump(1) + "\n"); };
+  try {
+    if (!results.has_ceilings) {
+      out << "measuring the ceilings of " << info.device << " ...\n";
+      results.ceilings = measure_ceilings(*be);
+      results.has_ceilings = true;
+    }
+    save();  // fail early when the output cannot be written
+  } catch (const std::exception& e) {
+    out << "costcurve sweep: " << e.what() << "\n";
+    return kExitFailed;
+  }
+  const Ceilings& ceil = results.ceilings;
+  char line[200];
+  std::snprintf(line, sizeof line, "ceilings: %.1f GFLOP/s f32 GEMM, %.1f GB/s copy\n",
+                ceil.peak_flops(DType::f32) / 1e9, ceil.copy_bytes_per_s / 1e9);
+  out << line;
+
+  const double memory_limit = sc.run.max_memory_gib > 0 ? sc.run.max_memory_gib * double(1 << 30)
+                                                        : 0.85 * info.memory_available;
+  std::vector<std::size_t> todo;
+  std::vector<double> weights;
+  auto cpu = make_backend("cpu", 1);
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    if (results.find(points[i].name())) continue;
+    todo.push_back(i);
+    auto p = make_problem(points[i].problem(model_of(sc, points[i])), *cpu);
+    // Predicted seconds: the roofline floor times a guess at efficiency, plus fixed overhead.
+    weights.push_back(3 * ceil.floor_seconds(p->flops(), p->bytes(), points[i].dtype) + 0.2);
+  }
+  out << todo.size() << " of " << points.size() << " points to run, results in " << file.string()
+      << "\n";
+  out.flush();
+  Progress progress(weights, stderr, Progress::is_tty(stderr));
+  for (std::size_t j = 0; j < todo.size(); ++j) {
+    const Point& pt = points[todo[j]];
+    progress.start(j, pt.name());
+    PointResult r = measure(*be, sc, pt, ceil, memory_limit, opt.seed);
+    const std::string line_text = outcome_line(r);
+    results.points.push_back(std::move(r));
+    try {
+      save();
+    } catch (const std::exception& e) {
+      out << "costcurve sweep: " << e.what() << " (the previous results file is intact)\n";
+      return kExitFailed;
+    }
+    progress.finish(j, line_text);
+  }
+  progress.close();
+
+  int ok = 0, skipped = 0, failed = 0;
+  for (const PointResult& r : results.points) {
+    ok += r.status == PointStatus::ok;
+    skipped += r.status == PointStatus::skipped;
+    failed += r.status == PointStatus::failed;
+  }
+  out << ok << " ok, " << skipped << " skipped, " << failed << " failed -> " << file.string()
+      << "\n";
+  for (const PointResult& r : results.points)
+    if (r.status == PointStatus::failed) out << "  FAILED " << r.name << ": " << r.reason << "\n";
+  return failed ? kExitFailed : 0;
+}
+
+}  // namespace costcurve

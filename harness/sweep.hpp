@@ -1,0 +1,30 @@
+// `costcurve sweep`: a scenario's points, each validated and then timed through Google Benchmark,
+// with the results file rewritten atomically after every point so that nothing finished is lost.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <iosfwd>
+#include <string>
+
+namespace costcurve {
+
+struct SweepOptions {
+  std::filesystem::path scenario;
+  std::string backend;        // empty: the scenario's first backend
+  std::filesystem::path out;  // empty: results/<scenario>.<backend>.json
+  std::string filter;         // ECMAScript regex on point names; empty: all
+  bool resume = false;        // keep the points already in `out`, run the rest
+  bool force = false;         // resume even from another scenario version or build
+  bool dry_run = false;       // list the points with FLOPs, bytes and memory; run nothing
+  int threads = 0;            // CPU threads; 0: all cores
+  std::uint64_t seed = 1;     // inputs are seeded per point from this and the point's name
+};
+
+// Returns the exit code: 0 all points ok or skipped, 1 some failed, 2 bad input.
+int run_sweep(const SweepOptions& opt, std::ostream& out);
+
+// Default results path for a scenario and backend.
+std::filesystem::path default_results_path(const std::string& scenario, const std::string& backend);
+
+}  // namespace costcurve
