@@ -198,6 +198,20 @@ SweepSpec read_sweep(JsonObject o) {
     for (std::size_t i : read_names(o, "dtypes", names_of(kAllDTypes, dtype_name), "dtype"))
       s.dtypes.push_back(kAllDTypes[i]);
   }
+  if (o.has("op_dtypes")) {
+    JsonObject od = o.object("op_dtypes");
+    for (const auto& [name, value] : o.any("op_dtypes").items()) {
+      Op op{};
+      if (!parse_op(name, op) || op == Op::gemm)
+        input_error(o.origin(), od.path(name),
+                    "\"" + name + "\" is not a sweep operation (expected one of dense_prefill, "
+                    "dense_decode, indexer, topk, sparse_prefill, sparse_decode)");
+      auto& list = s.op_dtypes[op];
+      for (std::size_t i : read_names(od, name, names_of(kAllDTypes, dtype_name), "dtype"))
+        list.push_back(kAllDTypes[i]);
+    }
+    od.finish();
+  }
   o.finish();
   return s;
 }
@@ -254,6 +268,11 @@ json sweep_json(const SweepSpec& s) {
   }
   for (Phase p : s.phases) j["phases"].push_back(phase_name(p));
   for (DType t : s.dtypes) j["dtypes"].push_back(dtype_name(t));
+  if (!s.op_dtypes.empty()) {
+    j["op_dtypes"] = json::object();
+    for (const auto& [op, list] : s.op_dtypes)
+      for (DType t : list) j["op_dtypes"][std::string(op_name(op))].push_back(dtype_name(t));
+  }
   return j;
 }
 
@@ -281,7 +300,7 @@ std::vector<Point> points_up_to(const Scenario& s, std::size_t limit) {
             if (s_q > pos) continue;  // a decode step needs s_q tokens already in the sequence
             for (std::int64_t b : batches)
               for (int k : ks)
-                for (DType t : w.dtypes) {
+                for (DType t : w.dtypes_of(op)) {
                   out.push_back({backend, m.name, op, phase, pos, b, s_q, k, t});
                   if (out.size() > limit) return out;
                 }

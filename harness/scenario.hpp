@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -72,6 +73,13 @@ struct SweepSpec {
   std::int64_t decode_query_tokens = 0;  // 0: the model's decode_query_tokens
   std::vector<int> top_ks;               // empty: the model's top_k
   std::vector<DType> dtypes = {DType::f32};
+  // Per-operation dtypes replacing `dtypes` for that operation, e.g. f32 logits for top-k while
+  // attention runs on bf16 storage.
+  std::map<Op, std::vector<DType>> op_dtypes;
+  const std::vector<DType>& dtypes_of(Op op) const {
+    const auto it = op_dtypes.find(op);
+    return it != op_dtypes.end() ? it->second : dtypes;
+  }
 };
 
 struct RunSettings {

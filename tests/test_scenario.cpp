@@ -189,6 +189,18 @@ TEST(Scenario, OperationsFitModelsAndPhases) {
                                       "cpu/deepseek-v3.2/indexer/decode/L100/B8/sq4/f32"}));
 }
 
+TEST(Scenario, PerOperationDtypes) {
+  const Scenario sc = parse_scenario(
+      scenario(R"({"positions": [4096], "dtypes": ["bf16"], "op_dtypes": {"topk": ["f32"]},
+                   "phases": ["decode"]})"),
+      "d.json", kScenarios);
+  for (const Point& p : generate_points(sc))
+    EXPECT_EQ(p.dtype, p.op == Op::topk ? DType::f32 : DType::bf16) << p.name();
+  // The override survives the canonical form.
+  const Scenario again = parse_scenario(sc.canonical_json, "again.json", kScenarios);
+  EXPECT_EQ(again.hash, sc.hash);
+}
+
 TEST(Scenario, PositionGenerators) {
   const auto positions = [](const std::string& spec) {
     return parse_scenario(scenario(R"({"positions": )" + spec + "}"), "g.json", kScenarios)
@@ -343,6 +355,11 @@ std::vector<Bad> bad_inputs() {
        "$.sweep.decode_batchs", "unknown field 'decode_batchs' (did you mean 'decode_batches'?"},
       {"typo_run", scenario(ok, R"(, "run": {"min_repetition": 2})"), "$.run.min_repetition",
        "unknown field 'min_repetition'"},
+      {"op_dtypes_unknown_op", scenario(R"({"positions": [64], "op_dtypes": {"flash": ["f32"]}})"),
+       "$.sweep.op_dtypes.flash", "\"flash\" is not a sweep operation"},
+      {"op_dtypes_unknown_dtype",
+       scenario(R"({"positions": [64], "op_dtypes": {"topk": ["f16"]}})"),
+       "$.sweep.op_dtypes.topk[0]", "f16"},
       {"typo_generator", scenario(R"({"positions": {"powers_of_two": {"from": 1, "too": 8}}})"),
        "$.sweep.positions.powers_of_two.to", "found unknown field 'too'"},
       {"unknown_generator", scenario(R"({"positions": {"powers": {"from": 1, "to": 8}}})"),
