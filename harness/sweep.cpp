@@ -346,8 +346,10 @@ int run_sweep(const SweepOptions& opt, std::ostream& out) {
     if (results.find(points[i].name())) continue;
     todo.push_back(i);
     auto p = make_problem(points[i].problem(model_of(sc, points[i])), *cpu);
-    // Predicted seconds: the roofline floor times a guess at efficiency, plus fixed overhead.
-    weights.push_back(3 * ceil.floor_seconds(p->flops(), p->bytes(), points[i].dtype) + 0.2);
+    // Predicted seconds: about six runs at the roofline floor (validation, warm-up, calibration,
+    // repetitions), filling the inputs, and a fixed overhead.
+    weights.push_back(6 * ceil.floor_seconds(p->flops(), p->bytes(), points[i].dtype) +
+                      static_cast<double>(p->memory()) / 1e9 + 0.3);
   }
   out << todo.size() << " of " << points.size() << " points to run, results in " << file.string()
       << "\n";
