@@ -13,15 +13,15 @@ namespace costcurve {
 
 // scenarios/hardware/<name>.json: datasheet ceilings of one accelerator (or one CPU machine).
 struct HardwareSpec {
-  std::string name;          // [A-Za-z0-9._-]+, matches the file name, e.g. "h800-sxm"
-  std::string display_name;  // "NVIDIA H800 SXM 80GB"
-  std::string kind;          // "gpu" or "cpu"
-  std::string source;        // where the numbers come from (datasheet URL or document, date)
-  double bf16_flops = 0;     // dense tensor FLOP/s
-  double fp8_flops = 0;      // dense tensor FLOP/s (0: no fp8 support)
-  double f32_flops = 0;      // FLOP/s for f32 (CPU GEMM, or GPU non-tensor); 0 when unknown
-  double memory_bandwidth = 0;     // bytes/s
-  double memory_bytes = 0;         // capacity
+  std::string name;             // [A-Za-z0-9._-]+, matches the file name, e.g. "h800-sxm"
+  std::string display_name;     // "NVIDIA H800 SXM 80GB"
+  std::string kind;             // "gpu" or "cpu"
+  std::string source;           // where the numbers come from (datasheet URL or document, date)
+  double bf16_flops = 0;        // dense tensor FLOP/s
+  double fp8_flops = 0;         // dense tensor FLOP/s (0: no fp8 support)
+  double f32_flops = 0;         // FLOP/s for f32 (CPU GEMM, or GPU non-tensor); 0 when unknown
+  double memory_bandwidth = 0;  // bytes/s
+  double memory_bytes = 0;      // capacity
   double interconnect_bandwidth = 0;  // bytes/s per device to its peers (NVLink / network)
   // FLOP/s for arithmetic in this dtype; f32 and bf16 fall back to each other when one is 0.
   double flops(DType t) const;
@@ -29,9 +29,9 @@ struct HardwareSpec {
 
 // scenarios/pricing/<name>.json: dated, sourced prices per device-hour, in tiers.
 struct PriceTier {
-  std::string tier;       // e.g. "rental", "owned-hyperscaler", "neocloud", "3-year"
+  std::string tier;  // e.g. "rental", "owned-hyperscaler", "neocloud", "3-year"
   double usd_per_hour = 0;
-  std::string date;       // YYYY-MM or YYYY-MM-DD
+  std::string date;  // YYYY-MM or YYYY-MM-DD
   std::string source;
 };
 struct PricingSpec {
@@ -44,15 +44,15 @@ struct PricingSpec {
 
 // scenarios/deployments/<name>.json: how a model is served.
 struct PhaseDeployment {
-  int gpus = 8;                  // devices in one serving instance of this phase
+  int gpus = 8;  // devices in one serving instance of this phase
   int expert_parallel = 8;
   int tensor_parallel = 1;
-  int data_parallel = 8;         // attention data parallelism
-  std::int64_t chunk_tokens = 0;       // prefill: tokens per prefill chunk (per device)
-  std::int64_t batch_per_gpu = 0;      // decode: sequences per device per step
-  int query_tokens = 1;          // decode: tokens per sequence per step (MTP: 2)
-  double efficiency = 0.7;       // share of the measured GEMM rate reached by non-attention work
-  double overlap = 0.5;          // share of communication hidden behind compute (0..1)
+  int data_parallel = 8;           // attention data parallelism
+  std::int64_t chunk_tokens = 0;   // prefill: tokens per prefill chunk (per device)
+  std::int64_t batch_per_gpu = 0;  // decode: sequences per device per step
+  int query_tokens = 1;            // decode: tokens per sequence per step (MTP: 2)
+  double efficiency = 0.7;         // share of the measured GEMM rate reached by non-attention work
+  double overlap = 0.5;            // share of communication hidden behind compute (0..1)
 };
 struct DeploymentSpec {
   std::string name, description, source;

@@ -3,9 +3,11 @@
 #include <cstdint>
 #include <iostream>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "cost_model/cost.hpp"
 #include "harness/build_info.hpp"
 #include "harness/ceilings.hpp"
 #include "harness/results.hpp"
@@ -35,6 +37,8 @@ Workflow:
   costcurve validate                         check every kernel against a float64 reference
   costcurve sweep scenarios/smoke.json       measure a scenario's points; writes results/*.json
   costcurve ceilings                         measure this machine's GEMM and copy ceilings
+  costcurve cost results/X.json --hardware cpu-epyc-2core --price cpu-epyc-2core \
+                 --deployment single-cpu     price the measured curves per million tokens
 
 Exit codes: 0 success, 1 the work ran and something failed, 2 bad arguments or input.
 )";
@@ -79,6 +83,68 @@ int cmd_ceilings(const Common& c, const std::string& out) {
   if (!out.empty()) {
     costcurve::write_atomic(out, ceil.to_json().dump(1) + "\n");
     std::cout << "written to " << out << "\n";
+  }
+  return 0;
+}
+
+struct CostArgs {
+  std::vector<std::string> results, models, requests;
+  std::string hardware, price, tier, deployment, measured_on, out, csv;
+  std::string specs = "scenarios";
+  std::int64_t max_position = 131072, step = 1024;
+};
+
+int cmd_cost(const CostArgs& a) {
+  using namespace costcurve;
+  CostInputs in;
+  CostOptions opt;
+  for (const std::string& r : a.results) in.results.push_back(load_results(r));
+  std::vector<std::string> models = a.models;
+  if (models.empty()) {  // the models the results measured
+    std::set<std::string> seen;
+    for (const ResultsFile& f : in.results)
+      for (const PointResult& p : f.points)
+        if (seen.insert(p.point.model).second) models.push_back(p.point.model);
+  }
+  for (const std::string& m : models)
+    in.models.push_back(load_model(resolve_spec(m, "models", a.specs)));
+  in.hardware = load_hardware(resolve_spec(a.hardware, "hardware", a.specs));
+  in.pricing = load_pricing(resolve_spec(a.price, "pricing", a.specs));
+  in.deployment = load_deployment(resolve_spec(a.deployment, "deployments", a.specs));
+  if (!a.measured_on.empty())
+    opt.measured_on = load_hardware(resolve_spec(a.measured_on, "hardware", a.specs));
+  opt.tier = a.tier;
+  opt.max_position = a.max_position;
+  opt.step = a.step;
+  for (const std::string& r : a.requests) {
+    const auto colon = r.find(':');
+    std::int64_t i = 0, o = 0;
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument(r);
+      i = std::stoll(r.substr(0, colon));
+      o = std::stoll(r.substr(colon + 1));
+    } catch (const std::exception&) {
+      throw InputError("--request " + r + ": expected INPUT:OUTPUT token counts, e.g. 32768:1024");
+    }
+    if (i < 1 || o < 0 || i + o > (std::int64_t{1} << 22))
+      throw InputError("--request " + r +
+                       ": expected 1 <= INPUT and 0 <= OUTPUT, at most 4M tokens");
+    opt.requests.emplace_back(i, o);
+  }
+  const nlohmann::json cost = compute_cost(in, opt);
+  const std::string text = cost.dump(1) + "\n";
+  if (a.out.empty())
+    std::cout << text;
+  else
+    write_atomic(a.out, text);
+  if (!a.csv.empty()) write_atomic(a.csv, cost_csv(cost));
+  if (!a.out.empty()) {
+    for (const auto& [k, v] : cost["crossovers"].items())
+      std::cout << k << ": " << v.dump() << "\n";
+    for (const auto& r : cost.value("sparse_dense_ratio", nlohmann::json::array()))
+      std::cout << "sparse/dense " << r["phase"].get<std::string>() << " at " << r["position"]
+                << ": " << r["ratio"].get<double>() << "\n";
+    std::cout << "written to " << a.out << "\n";
   }
   return 0;
 }
@@ -152,6 +218,38 @@ int main(int argc, char** argv) {
   add_backend_options(ceilings, common);
   ceilings->add_option("--out,-o", ceilings_out, "Also write them as JSON to this file");
 
+  CostArgs cost_args;
+  auto* cost = app.add_subcommand(
+      "cost",
+      "Price measured attention curves per million tokens at every context position, prefill and "
+      "decode, with a breakdown by component, a p10-p90 band, the sparse/dense crossovers and "
+      "ratios, and (with --measured-on) a roofline projection to hardware that was not measured. "
+      "Specs are names under --specs (e.g. --hardware h800-sxm) or paths to JSON files.");
+  cost->add_option("results", cost_args.results, "Results files from `costcurve sweep`")
+      ->required();
+  cost->add_option("--model", cost_args.models,
+                   "Model variants to price (default: those the results measured)");
+  cost->add_option("--hardware", cost_args.hardware, "Hardware to price, e.g. h800-sxm")
+      ->required();
+  cost->add_option("--price", cost_args.price, "Pricing spec, e.g. h800")->required();
+  cost->add_option("--tier", cost_args.tier, "Price tier (default: the pricing's default)");
+  cost->add_option("--deployment", cost_args.deployment, "Deployment, e.g. deepseek-h800")
+      ->required();
+  cost->add_option("--measured-on", cost_args.measured_on,
+                   "Hardware the results were measured on; when it differs from --hardware, each "
+                   "component is projected by the ratio of its roofline floors");
+  cost->add_option("--request", cost_args.requests,
+                   "Also price a request of INPUT:OUTPUT tokens (repeatable), e.g. 32768:1024");
+  cost->add_option("--out,-o", cost_args.out, "Write the JSON here (default: stdout)");
+  cost->add_option("--csv", cost_args.csv, "Also write the per-position rows as CSV");
+  cost->add_option("--specs", cost_args.specs, "Directory of specs")->capture_default_str();
+  cost->add_option("--max-position", cost_args.max_position, "Largest position of the curves")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 22))
+      ->capture_default_str();
+  cost->add_option("--step", cost_args.step, "Spacing of the curves' positions")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 22))
+      ->capture_default_str();
+
   app.add_subcommand("version", "Print the version, git SHA, compiler, flags and backends.");
 
   try {
@@ -165,7 +263,11 @@ int main(int argc, char** argv) {
     if (*validate) return cmd_validate(common, seed, ops);
     if (*sweep) return costcurve::run_sweep(sweep_opt, std::cout);
     if (*ceilings) return cmd_ceilings(common, ceilings_out);
+    if (*cost) return cmd_cost(cost_args);
     return cmd_version();
+  } catch (const costcurve::InputError& e) {
+    std::cerr << "costcurve: " << e.what() << "\n";
+    return kExitUsage;
   } catch (const costcurve::OpError& e) {
     std::cerr << "costcurve: " << e.what() << "\n";
     return kExitUsage;

@@ -18,10 +18,11 @@ namespace {
 
 using nlohmann::json;
 
-// One Google Benchmark entry: the fields tools/compare.py reads.
+// One Google Benchmark entry: the fields tools/compare.py reads. Times are always in
+// microseconds: compare.py subtracts times of the same name without converting units.
 json gb_entry(const PointResult& r, int family, const std::string& name, const char* run_type,
-              double seconds) {
-  const double ms = seconds * 1e3;
+              double seconds, bool rates = true) {
+  const double us = seconds * 1e6;
   json e = {{"name", name},
             {"family_index", family},
             {"per_family_instance_index", 0},
@@ -30,10 +31,10 @@ json gb_entry(const PointResult& r, int family, const std::string& name, const c
             {"repetitions", static_cast<int>(r.samples_s.size())},
             {"threads", 1},
             {"iterations", r.iterations},
-            {"real_time", ms},
-            {"cpu_time", ms},
-            {"time_unit", "ms"}};
-  if (seconds > 0) {
+            {"real_time", us},
+            {"cpu_time", us},
+            {"time_unit", "us"}};
+  if (rates && seconds > 0) {
     e["FLOP/s"] = r.flops / seconds;
     e["bytes/s"] = r.bytes / seconds;
     e["tokens/s"] = r.tokens / seconds;
@@ -208,12 +209,14 @@ json ResultsFile::to_json() const {
     for (auto [agg, value] : {std::pair{"mean", r.summary.mean},
                               {"median", r.summary.median},
                               {"stddev", r.summary.stddev}}) {
-      json e = gb_entry(r, family, r.name + "_" + agg, "aggregate", value);
+      // A rate over a standard deviation means nothing: only central values carry rates.
+      json e = gb_entry(r, family, r.name + "_" + agg, "aggregate", value,
+                        std::string_view(agg) != "stddev");
       e["aggregate_name"] = agg;
       e["aggregate_unit"] = "time";
       benchmarks.push_back(std::move(e));
     }
-    json cv = gb_entry(r, family, r.name + "_cv", "aggregate", 0);
+    json cv = gb_entry(r, family, r.name + "_cv", "aggregate", 0, false);
     cv["aggregate_name"] = "cv";
     cv["aggregate_unit"] = "percentage";
     cv["real_time"] = cv["cpu_time"] = r.summary.cv;

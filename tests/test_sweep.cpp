@@ -109,9 +109,11 @@ TEST(Results, GoogleBenchmarkLayoutForCompareTools) {
                         "per_family_instance_index", "threads"})
     EXPECT_TRUE(first.contains(k)) << k;
   EXPECT_EQ(first["run_type"], "iteration");
-  EXPECT_DOUBLE_EQ(first["real_time"].get<double>(), 10.0);  // ms
+  EXPECT_DOUBLE_EQ(first["real_time"].get<double>(), 10000.0);  // us
+  EXPECT_EQ(first["time_unit"], "us");
   EXPECT_EQ(j["benchmarks"][4]["aggregate_name"], "median");
-  EXPECT_DOUBLE_EQ(j["benchmarks"][4]["real_time"].get<double>(), 11.0);
+  EXPECT_DOUBLE_EQ(j["benchmarks"][4]["real_time"].get<double>(), 11000.0);
+  EXPECT_FALSE(j["benchmarks"][5].contains("FLOP/s"));  // no rate over a standard deviation
   for (const char* k : {"date", "host_name", "num_cpus", "library_build_type"})
     EXPECT_TRUE(j["context"].contains(k)) << k;
 }
