@@ -256,6 +256,7 @@ json compute_cost(const CostInputs& in, const CostOptions& opt) {
     bool extrapolated = false;
   };
   std::map<std::pair<std::string, Phase>, std::function<Eval(double)>> evals;
+  std::map<std::pair<std::string, Phase>, double> non_attention_s;
   std::optional<ComponentCurve> masked;  // dense MHA for DSA's short prefills, if measured
 
   for (const ModelSpec& m : in.models)
@@ -309,6 +310,7 @@ json compute_cost(const CostInputs& in, const CostOptions& opt) {
         return e;
       };
       evals[{m.name, phase}] = eval;
+      non_attention_s[{m.name, phase}] = na.total;
       json rows = json::array();
       for (std::int64_t t : grid) {
         const Eval e = eval(static_cast<double>(t));
@@ -376,6 +378,50 @@ json compute_cost(const CostInputs& in, const CostOptions& opt) {
                           {"phase", phase_name(phase)},
                           {"ratio", evals.at({sparse->name, phase})(static_cast<double>(t)).s /
                                         evals.at({dense->name, phase})(static_cast<double>(t)).s}});
+  }
+
+  if (opt.calibration) {
+    const CalibrationSpec& cal = *opt.calibration;
+    const auto model = std::find_if(in.models.begin(), in.models.end(),
+                                    [&](const ModelSpec& m) { return m.name == cal.model; });
+    if (model == in.models.end() || hw.name != cal.hardware || in.deployment.name != cal.deployment)
+      throw InputError("calibration " + cal.name + " describes " + cal.model + " on " +
+                       cal.hardware + " with deployment " + cal.deployment +
+                       ": price exactly that (--model, --hardware, --deployment) to calibrate");
+    const double t = cal.mean_context;
+    const double attention = evals.at({model->name, Phase::decode})(t).s -
+                             non_attention_s.at({model->name, Phase::decode});
+    const auto seconds_at = [&](double eff) {
+      PhaseDeployment d = in.deployment.decode;
+      d.efficiency = eff;
+      return attention + non_attention(*model, Phase::decode, d, rates, hw).total;
+    };
+    const double published = cal.gpus_per_node / cal.decode_tokens_per_s_per_node;
+    const double predicted = seconds_at(in.deployment.decode.efficiency);
+    json c = {{"calibration", cal.name},
+              {"source", cal.source},
+              {"mean_context", t},
+              {"published_tokens_per_s_per_node", cal.decode_tokens_per_s_per_node},
+              {"predicted_tokens_per_s_per_node", cal.gpus_per_node / predicted},
+              {"predicted_over_published", published / predicted},
+              {"efficiency_used", in.deployment.decode.efficiency}};
+    // Seconds per token fall as efficiency rises; bisect for the efficiency matching the
+    // published throughput, if any in (0.01, 1] does.
+    if (seconds_at(1.0) > published) {
+      c["fitted_efficiency"] = nullptr;
+      c["note"] = "slower than published even at efficiency 1: attention or weight reads bound it";
+    } else if (seconds_at(0.01) < published) {
+      c["fitted_efficiency"] = nullptr;
+      c["note"] = "faster than published even at efficiency 0.01";
+    } else {
+      double lo = 0.01, hi = 1.0;
+      for (int i = 0; i < 60; ++i) {
+        const double mid = 0.5 * (lo + hi);
+        (seconds_at(mid) > published ? lo : hi) = mid;
+      }
+      c["fitted_efficiency"] = hi;
+    }
+    out["calibration"] = c;
   }
 
   // What a request costs: its prompt priced on the prefill curve, its output on the decode curve.

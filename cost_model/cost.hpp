@@ -31,6 +31,9 @@ struct CostOptions {
   std::int64_t max_position = 131072;
   std::int64_t step = 1024;                                     // output grid
   std::vector<std::pair<std::int64_t, std::int64_t>> requests;  // (input, output) lengths
+  // Compare the decode prediction with a published measurement and fit the non-attention
+  // efficiency that would reproduce it.
+  std::optional<CalibrationSpec> calibration;
 };
 
 struct CostInputs {

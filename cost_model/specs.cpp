@@ -305,9 +305,27 @@ DeploymentSpec load_deployment(const fs::path& file) {
   return named_after_file(parse_deployment(read_text_file(file), file.string()), file);
 }
 
+CalibrationSpec load_calibration(const fs::path& file) {
+  const std::string origin = file.string();
+  const nlohmann::json j = read_json_file(file);
+  JsonObject o(j, origin);  // keeps a pointer: j must outlive it
+  CalibrationSpec c;
+  c.name = file.stem().string();
+  c.source = o.string("source");
+  c.model = o.string("model");
+  c.hardware = o.string("hardware");
+  c.deployment = o.string("deployment");
+  c.gpus_per_node = static_cast<int>(o.integer("gpus_per_node", 1, 1024));
+  c.decode_tokens_per_s_per_node = o.number("decode_tokens_per_s_per_node", 1, 1e9);
+  c.mean_context = o.number("mean_context", 1, 1e8);
+  o.finish();
+  return c;
+}
+
 fs::path resolve_spec(const std::string& arg, const std::string& kind,
                       const fs::path& scenarios_dir) {
-  static const std::vector<std::string> kKinds = {"hardware", "pricing", "deployments", "models"};
+  static const std::vector<std::string> kKinds = {"hardware", "pricing", "deployments", "models",
+                                                  "calibration"};
   if (std::find(kKinds.begin(), kKinds.end(), kind) == kKinds.end())
     throw std::invalid_argument("resolve_spec: unknown spec kind '" + kind +
                                 "' (known: " + join(kKinds) + ")");

@@ -59,16 +59,31 @@ struct DeploymentSpec {
   PhaseDeployment prefill, decode;
 };
 
+// scenarios/calibration/<name>.json: a published serving measurement to compare the model with,
+// e.g. DeepSeek's V3/R1 decode throughput on H800. Used to fit one free factor (the non-attention
+// efficiency), never to tune costs.
+struct CalibrationSpec {
+  std::string name, source;
+  std::string model;       // a model spec name: the variant the measurement served
+  std::string hardware;    // a hardware spec name
+  std::string deployment;  // a deployment spec name
+  int gpus_per_node = 8;
+  double decode_tokens_per_s_per_node = 0;  // output tokens
+  double mean_context = 0;                  // average KV length per output token
+};
+
 HardwareSpec load_hardware(const std::filesystem::path& file);
 PricingSpec load_pricing(const std::filesystem::path& file);
 DeploymentSpec load_deployment(const std::filesystem::path& file);
+CalibrationSpec load_calibration(const std::filesystem::path& file);
 // From text, for tests and fuzzers; `origin` names the input in messages.
 HardwareSpec parse_hardware(const std::string& text, const std::string& origin);
 PricingSpec parse_pricing(const std::string& text, const std::string& origin);
 DeploymentSpec parse_deployment(const std::string& text, const std::string& origin);
 
 // Resolves a spec argument: a path to a .json file, or a bare name looked up as
-// <scenarios_dir>/<kind>/<name>.json (kind: "hardware", "pricing", "deployments", "models").
+// <scenarios_dir>/<kind>/<name>.json (kind: "hardware", "pricing", "deployments", "models",
+// "calibration").
 // Names must match [A-Za-z0-9._-]+; throws InputError otherwise or when the file is missing.
 std::filesystem::path resolve_spec(const std::string& arg, const std::string& kind,
                                    const std::filesystem::path& scenarios_dir);

@@ -89,7 +89,7 @@ int cmd_ceilings(const Common& c, const std::string& out) {
 
 struct CostArgs {
   std::vector<std::string> results, models, requests;
-  std::string hardware, price, tier, deployment, measured_on, out, csv;
+  std::string hardware, price, tier, deployment, measured_on, out, csv, calibrate;
   std::string specs = "scenarios";
   std::int64_t max_position = 131072, step = 1024;
 };
@@ -113,6 +113,8 @@ int cmd_cost(const CostArgs& a) {
   in.deployment = load_deployment(resolve_spec(a.deployment, "deployments", a.specs));
   if (!a.measured_on.empty())
     opt.measured_on = load_hardware(resolve_spec(a.measured_on, "hardware", a.specs));
+  if (!a.calibrate.empty())
+    opt.calibration = load_calibration(resolve_spec(a.calibrate, "calibration", a.specs));
   opt.tier = a.tier;
   opt.max_position = a.max_position;
   opt.step = a.step;
@@ -141,6 +143,8 @@ int cmd_cost(const CostArgs& a) {
   if (!a.out.empty()) {
     for (const auto& [k, v] : cost["crossovers"].items())
       std::cout << k << ": " << v.dump() << "\n";
+    if (cost.contains("calibration"))
+      std::cout << "calibration: " << cost["calibration"].dump() << "\n";
     for (const auto& r : cost.value("sparse_dense_ratio", nlohmann::json::array()))
       std::cout << "sparse/dense " << r["phase"].get<std::string>() << " at " << r["position"]
                 << ": " << r["ratio"].get<double>() << "\n";
@@ -240,6 +244,9 @@ int main(int argc, char** argv) {
                    "component is projected by the ratio of its roofline floors");
   cost->add_option("--request", cost_args.requests,
                    "Also price a request of INPUT:OUTPUT tokens (repeatable), e.g. 32768:1024");
+  cost->add_option("--calibrate", cost_args.calibrate,
+                   "Compare decode throughput with a published measurement and fit the "
+                   "non-attention efficiency to it, e.g. deepseek-v3-h800-2025-02");
   cost->add_option("--out,-o", cost_args.out, "Write the JSON here (default: stdout)");
   cost->add_option("--csv", cost_args.csv, "Also write the per-position rows as CSV");
   cost->add_option("--specs", cost_args.specs, "Directory of specs")->capture_default_str();

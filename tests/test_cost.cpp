@@ -284,3 +284,33 @@ TEST(Cost, CsvHasOneRowPerPositionAndModelAndPhase) {
 
 }  // namespace
 }  // namespace costcurve
+
+namespace costcurve {
+namespace {
+
+TEST(Cost, CalibrationFitsTheEfficiencyThatReproducesAPublishedThroughput) {
+  const ModelSpec m = tiny("d", AttentionKind::dense_mla);
+  double flops = 0;
+  for (const auto& [k, v] : non_attention_flops(m, Phase::decode)) flops += v;
+  const double t = 4000;
+  const double seconds = 2 * 1e-6 * (1 + t / 1000) + flops / (1e9 * 0.5);  // at efficiency 0.5
+  CalibrationSpec cal;
+  cal.name = "synthetic";
+  cal.model = "d";
+  cal.hardware = "test-hw";
+  cal.deployment = "one";
+  cal.gpus_per_node = 8;
+  cal.decode_tokens_per_s_per_node = 8 / seconds;
+  cal.mean_context = t;
+  CostOptions o = grid();
+  o.calibration = cal;
+  const json c = compute_cost(inputs(), o)["calibration"];
+  EXPECT_NEAR(c["fitted_efficiency"].get<double>(), 0.5, 1e-6);
+  EXPECT_GT(c["predicted_tokens_per_s_per_node"].get<double>(), cal.decode_tokens_per_s_per_node);
+  cal.hardware = "other";
+  o.calibration = cal;
+  EXPECT_THROW(compute_cost(inputs(), o), InputError);
+}
+
+}  // namespace
+}  // namespace costcurve
