@@ -15,6 +15,8 @@
 #include <map>
 #include <string>
 
+#include <unistd.h>
+
 #include "harness/build_info.hpp"
 #include "harness/validate.hpp"
 
@@ -87,6 +89,8 @@ void register_all() {
 // Prints the console table and, at the end, dense prefill's best rate against sgemm's.
 class RatioReporter : public benchmark::ConsoleReporter {
 public:
+  // Colour only on a terminal: logs and CI get plain text.
+  RatioReporter() : ConsoleReporter(isatty(fileno(stdout)) ? OO_ColorTabular : OO_Tabular) {}
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& r : runs) {
