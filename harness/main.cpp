@@ -14,6 +14,8 @@
 #include "harness/sweep.hpp"
 #include "harness/validate.hpp"
 #include "kernels/backend.hpp"
+#include "reports/compare.hpp"
+#include "reports/report.hpp"
 
 namespace {
 
@@ -39,6 +41,10 @@ Workflow:
   costcurve ceilings                         measure this machine's GEMM and copy ceilings
   costcurve cost results/X.json --hardware cpu-epyc-2core --price cpu-epyc-2core \
                  --deployment single-cpu     price the measured curves per million tokens
+  costcurve report results/X.json --cost results/X.cost.json --out report
+                                             plots, index.html and summary.md
+  costcurve compare BASELINE.json CURRENT.json
+                                             nightly verdict: exits 1 on a regression
 
 Exit codes: 0 success, 1 the work ran and something failed, 2 bad arguments or input.
 )";
@@ -257,6 +263,37 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 22))
       ->capture_default_str();
 
+  costcurve::ReportOptions report_opt;
+  std::vector<std::string> report_results, report_costs;
+  std::string report_out = "report";
+  auto* report = app.add_subcommand(
+      "report",
+      "Write plots (PNG and SVG through gnuplot), a self-contained index.html, summary.md and the "
+      "CSV data behind every plot: cost curves with their band, kernel throughput against the "
+      "measured ceilings, sparse/dense speedup with the crossovers, the cost breakdown, and a "
+      "hardware comparison of every --cost file. Without gnuplot it writes the data and scripts.");
+  report->add_option("results", report_results, "Results files from `costcurve sweep`");
+  report->add_option("--cost", report_costs, "Outputs of `costcurve cost` (repeatable)");
+  report->add_option("--out,-o", report_out, "Output directory")->capture_default_str();
+  report->add_option("--gnuplot", report_opt.gnuplot, "gnuplot executable (default: on PATH)");
+
+  std::string cmp_base, cmp_cur, cmp_threshold = "5%", cmp_alpha = "0.05", cmp_md, cmp_json;
+  auto* compare = app.add_subcommand(
+      "compare",
+      "Compare two results files point by point, as a nightly job needs: a point regresses when "
+      "its median got slower by more than --threshold AND a two-sided Mann-Whitney U test over "
+      "the repetitions gives p < --alpha (so use >= 5 repetitions per point); a curve whose "
+      "slowdown appears only at positions >= 64K is flagged too. Points added or removed are "
+      "listed, not errors. Exits 1 on a regression, 0 otherwise, 2 on bad input.");
+  compare->add_option("baseline", cmp_base, "Results file of the last good run")->required();
+  compare->add_option("current", cmp_cur, "Results file to judge")->required();
+  compare->add_option("--threshold", cmp_threshold, "Smallest change that counts, e.g. 5% or 0.05")
+      ->capture_default_str();
+  compare->add_option("--alpha", cmp_alpha, "Significance level of the U test")
+      ->capture_default_str();
+  compare->add_option("--markdown", cmp_md, "Also write the verdict as Markdown");
+  compare->add_option("--json", cmp_json, "Also write the verdict as JSON");
+
   app.add_subcommand("version", "Print the version, git SHA, compiler, flags and backends.");
 
   try {
@@ -271,6 +308,18 @@ int main(int argc, char** argv) {
     if (*sweep) return costcurve::run_sweep(sweep_opt, std::cout);
     if (*ceilings) return cmd_ceilings(common, ceilings_out);
     if (*cost) return cmd_cost(cost_args);
+    if (*compare) {
+      costcurve::CompareOptions o;
+      o.threshold = costcurve::parse_fraction(cmp_threshold, "--threshold");
+      o.alpha = costcurve::parse_fraction(cmp_alpha, "--alpha");
+      return costcurve::run_compare(cmp_base, cmp_cur, o, cmp_md, cmp_json, std::cout);
+    }
+    if (*report) {
+      for (const auto& r : report_results) report_opt.results.emplace_back(r);
+      for (const auto& c : report_costs) report_opt.costs.emplace_back(c);
+      report_opt.out_dir = report_out;
+      return costcurve::run_report(report_opt, std::cout);
+    }
     return cmd_version();
   } catch (const costcurve::InputError& e) {
     std::cerr << "costcurve: " << e.what() << "\n";

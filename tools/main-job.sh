@@ -1,6 +1,7 @@
 #!/bin/sh
 # The main job: install what is missing, build, check every kernel against its float64 reference,
-# then run the default CPU sweep. Re-running it resumes an interrupted sweep of the same build.
+# then run the default CPU sweep, price it (this CPU; projected to H800) and write the report.
+# Re-running it resumes an interrupted sweep of the same build.
 set -eu
 cd "$(dirname "$0")/.."
 ./tools/install-deps.sh
@@ -16,3 +17,5 @@ out="results/cpu-default.$(hostname -s).$sha"
 ./build/costcurve cost "$out.json" --hardware h800-sxm --price h800 --deployment deepseek-h800 \
   --measured-on cpu-epyc-2core --calibrate deepseek-v3-h800-2025-02 --request 32768:1024 \
   --out "$out.h800.cost.json" --csv "$out.h800.cost.csv"
+./build/costcurve report "$out.json" --cost "$out.cost.json" --cost "$out.h800.cost.json" --out "$out.report"
+echo "open $out.report/index.html"

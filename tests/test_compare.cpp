@@ -1,0 +1,490 @@
+// `costcurve compare`: the Mann-Whitney U test against known values, and the regression verdict on
+// results files built in memory from seeded noise (A/A, uniform slowdowns, slowdowns beyond 64K,
+// points added and removed), its outputs and exit codes.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <numbers>
+#include <random>
+#include <sstream>
+
+#include "harness/json_input.hpp"
+#include "harness/results.hpp"
+#include "harness/stats.hpp"
+#include "reports/compare.hpp"
+
+namespace costcurve {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+fs::path temp_dir(const std::string& name) {
+  const fs::path d =
+      fs::temp_directory_path() / ("costcurve-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Normal draws from a seeded generator, by Box-Muller on 53-bit uniforms: the same numbers with
+// every standard library.
+class Noise {
+public:
+  explicit Noise(std::uint64_t seed) : rng_(seed) {}
+  double normal() {
+    const double u1 = (static_cast<double>(rng_() >> 11) + 0.5) * 0x1p-53;
+    const double u2 = static_cast<double>(rng_() >> 11) * 0x1p-53;
+    return std::sqrt(-2 * std::log(u1)) * std::cos(2 * std::numbers::pi * u2);
+  }
+
+private:
+  std::mt19937_64 rng_;
+};
+
+const std::vector<std::int64_t> kPositions = {1024, 4096, 16384, 32768, 65536, 131072};
+constexpr int kCurves = 5;  // 5 curves x 6 positions = 30 points
+
+PointResult timed_point(const std::string& model, std::int64_t position, std::int64_t batch,
+                        std::vector<double> samples) {
+  PointResult r;
+  r.point.backend = "cpu";
+  r.point.model = model;
+  r.point.op = Op::dense_decode;
+  r.point.phase = Phase::decode;
+  r.point.position = position;
+  r.point.batch = batch;
+  r.point.s_q = 2;
+  r.name = r.point.name();
+  r.validated = true;
+  r.rel_l2 = 1e-7;
+  r.tolerance = 2e-5;
+  r.tokens_checked = r.tokens_total = 2 * batch;
+  r.samples_s = std::move(samples);
+  r.iterations = 3;
+  r.summary = summarize(r.samples_s);
+  r.flops = 1e9;
+  r.bytes = 1e6;
+  r.tokens = static_cast<double>(2 * batch);
+  r.floor_s = 1e-4;
+  r.bound = "memory";
+  r.roofline_fraction = r.summary.median > 0 ? r.floor_s / r.summary.median : 0;
+  r.stop_reason = "max repetitions";
+  return r;
+}
+
+ResultsFile empty_file(const std::string& sha) {
+  ResultsFile f;
+  f.context = {{"host_name", "test-host"}};
+  f.scenario = {{"name", "t"}};
+  f.scenario_name = "t";
+  f.scenario_hash = "abc";
+  f.git_sha = sha;
+  f.backend = "cpu";
+  return f;
+}
+
+// 30 points (5 curves x 6 positions), each `reps` samples around a true time of
+// 1 ms x position / 1024 x (curve + 1) x scale(position), with relative noise `noise`.
+ResultsFile noisy_file(std::uint64_t seed, double noise, int reps,
+                       const std::function<double(std::int64_t)>& scale = {},
+                       const std::string& sha = "base") {
+  Noise n(seed);
+  ResultsFile f = empty_file(sha);
+  for (int c = 0; c < kCurves; ++c)
+    for (const std::int64_t pos : kPositions) {
+      const double t =
+          1e-3 * static_cast<double>(pos) / 1024 * (c + 1) * (scale ? scale(pos) : 1.0);
+      std::vector<double> s;
+      for (int i = 0; i < reps; ++i) s.push_back(t * (1 + noise * n.normal()));
+      f.points.push_back(timed_point("m" + std::to_string(c), pos, 1, s));
+    }
+  return f;
+}
+
+// ---- Mann-Whitney U ----
+
+TEST(MannWhitney, ExactCompletelySeparated) {
+  const std::vector<double> lo = {1, 2, 3, 4, 5}, hi = {6, 7, 8, 9, 10};
+  EXPECT_NEAR(mann_whitney_p(lo, hi), 2.0 / 252, 1e-15);
+  EXPECT_NEAR(mann_whitney_p(hi, lo), 2.0 / 252, 1e-15);
+  // 3 vs 3 can never go below 2 / C(6, 3) = 0.1: three repetitions cannot reach alpha = 0.05.
+  EXPECT_NEAR(mann_whitney_p({1, 2, 3}, {4, 5, 6}), 0.1, 1e-15);
+  // 10 vs 10: 2 / C(20, 10).
+  std::vector<double> a, b;
+  for (int i = 0; i < 10; ++i) a.push_back(i), b.push_back(100 + i);
+  EXPECT_NEAR(mann_whitney_p(a, b), 2.0 / 184756, 1e-15);
+}
+
+// The exact p against a brute-force enumeration of every split of the pooled values.
+double enumerated_p(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<double> pooled = a;
+  pooled.insert(pooled.end(), b.begin(), b.end());
+  const int n = static_cast<int>(pooled.size()), n1 = static_cast<int>(a.size());
+  const auto u_of = [&](unsigned mask) {
+    int u = 0;
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j)
+        if ((mask >> i & 1) && !(mask >> j & 1) && pooled[i] > pooled[j]) ++u;
+    return u;
+  };
+  const int observed = u_of((1u << n1) - 1);
+  double total = 0, below = 0, above = 0;
+  for (unsigned mask = 0; mask < (1u << n); ++mask) {
+    if (__builtin_popcount(mask) != n1) continue;
+    const int u = u_of(mask);
+    total += 1;
+    below += u <= observed;
+    above += u >= observed;
+  }
+  return std::min(1.0, 2 * std::min(below, above) / total);
+}
+
+TEST(MannWhitney, ExactMatchesEnumeration) {
+  EXPECT_NEAR(mann_whitney_p({1, 2, 3, 4, 5}, {3.5, 6, 7, 8, 9}), 8.0 / 252, 1e-15);
+  EXPECT_NEAR(mann_whitney_p({1.1, 2.2, 6.5, 7.1}, {3.3, 4.4, 5.5, 8.8, 9.9, 10.1}),
+              0.2571428571428, 1e-12);
+  Noise n(7);
+  for (int trial = 0; trial < 20; ++trial) {
+    const int n1 = 2 + trial % 5, n2 = 3 + trial % 4;
+    std::vector<double> a, b;
+    for (int i = 0; i < n1; ++i) a.push_back(n.normal());
+    for (int i = 0; i < n2; ++i) b.push_back(n.normal() + 0.5);
+    EXPECT_NEAR(mann_whitney_p(a, b), enumerated_p(a, b), 1e-12) << "trial " << trial;
+  }
+}
+
+TEST(MannWhitney, IdenticalEmptyAndConstantSamplesGiveOne) {
+  const std::vector<double> a = {1.0, 1.1, 0.9, 1.05, 0.95};
+  EXPECT_DOUBLE_EQ(mann_whitney_p(a, a), 1.0);
+  EXPECT_DOUBLE_EQ(mann_whitney_p({}, a), 1.0);
+  EXPECT_DOUBLE_EQ(mann_whitney_p(a, {}), 1.0);
+  EXPECT_DOUBLE_EQ(mann_whitney_p({2, 2, 2}, {2, 2}), 1.0);
+  EXPECT_DOUBLE_EQ(mann_whitney_p({1, 2, NAN}, {3, 4, 5}), 1.0);
+}
+
+TEST(MannWhitney, TiesUseTheNormalApproximationWithTieCorrection) {
+  // U1 = 6, mu = 21, tie term sum(t^3 - t) = 204; z = (15 - 0.5) / sqrt(42/12 * (14 - 204/156)).
+  const double z = 14.5 / std::sqrt(42.0 / 12 * (14 - 204.0 / 156));
+  EXPECT_NEAR(mann_whitney_p({1, 1, 1, 2, 2, 3}, {2, 2, 3, 3, 3, 3, 4}),
+              std::erfc(z / std::sqrt(2)), 1e-14);
+  EXPECT_NEAR(mann_whitney_p({1, 1, 1, 2, 2, 3}, {2, 2, 3, 3, 3, 3, 4}), 0.0295909445934, 1e-12);
+}
+
+TEST(MannWhitney, MoreThanTenUsesTheNormalApproximation) {
+  std::vector<double> a, b;
+  for (int i = 1; i <= 11; ++i) a.push_back(i), b.push_back(11 + i);
+  EXPECT_NEAR(mann_whitney_p(a, b), 8.15153612774e-05, 1e-14);
+}
+
+TEST(MannWhitney, CalibratedUnderTheNullHypothesis) {
+  // 2000 A/A tests of 10 vs 10 draws: P(p < 0.05) is 0.043 for the exact test at these sizes.
+  Noise n(2024);
+  int rejections = 0;
+  constexpr int kTrials = 2000;
+  for (int t = 0; t < kTrials; ++t) {
+    std::vector<double> a, b;
+    for (int i = 0; i < 10; ++i) a.push_back(n.normal()), b.push_back(n.normal());
+    rejections += mann_whitney_p(a, b) < 0.05;
+  }
+  const double rate = static_cast<double>(rejections) / kTrials;
+  EXPECT_GT(rate, 0.025);
+  EXPECT_LT(rate, 0.065);
+}
+
+// ---- the verdict ----
+
+TEST(Compare, AANoRegressionAcrossSeeds) {
+  // Independent draws from one distribution (2% noise, 10 repetitions, 30 points): with a 5%
+  // threshold a false positive needs a median off by ~4 standard errors, and a significant test.
+  int reports_with_regression = 0, points_flagged = 0;
+  for (std::uint64_t seed = 1; seed <= 20; ++seed) {
+    const CompareReport r = compare_results(
+        noisy_file(seed * 1000, 0.02, 10), noisy_file(seed * 1000 + 1, 0.02, 10), CompareOptions{});
+    ASSERT_EQ(r.points.size(), 30u);
+    EXPECT_TRUE(r.added.empty());
+    EXPECT_TRUE(r.removed.empty());
+    EXPECT_EQ(r.slopes.size(), static_cast<std::size_t>(kCurves));
+    reports_with_regression += r.regression();
+    points_flagged += r.regression_count() + r.improvement_count();
+  }
+  std::cout << "A/A: " << reports_with_regression << " of 20 seeds reported a regression, "
+            << points_flagged << " of 600 points flagged\n";
+  RecordProperty("aa_false_positive_seeds", reports_with_regression);
+  EXPECT_LE(reports_with_regression, 1);
+  EXPECT_EQ(reports_with_regression, 0);  // what these seeds give
+}
+
+TEST(Compare, UniformSlowdownFlagsEveryPointNotTheSlope) {
+  const ResultsFile base = noisy_file(11, 0.02, 10);
+  const ResultsFile slow = noisy_file(
+      12, 0.02, 10, [](std::int64_t) { return 1.10; }, "slow");
+  const CompareReport r = compare_results(base, slow, CompareOptions{});
+  ASSERT_EQ(r.points.size(), 30u);
+  for (const PointVerdict& v : r.points) {
+    EXPECT_TRUE(v.regression) << v.name << " change " << v.change << " p " << v.p_value;
+    EXPECT_FALSE(v.improvement);
+    EXPECT_NEAR(v.change, 0.10, 0.03);
+    EXPECT_LT(v.p_value, 1e-3);
+    EXPECT_TRUE(v.note.empty()) << v.note;
+  }
+  EXPECT_EQ(r.regression_count(), 30);
+  EXPECT_EQ(r.flagged_slope_count(), 0);  // the whole curve moved: no slope change
+  EXPECT_TRUE(r.regression());
+
+  // The mirror image: every point an improvement, and no regression.
+  const CompareReport back = compare_results(slow, base, CompareOptions{});
+  EXPECT_EQ(back.improvement_count(), 30);
+  EXPECT_FALSE(back.regression());
+}
+
+TEST(Compare, SlowdownBeyond64KFlagsTheSlope) {
+  const auto long_only = [](std::int64_t pos) { return pos >= 65536 ? 1.10 : 1.0; };
+  const CompareReport r = compare_results(noisy_file(21, 0.02, 10),
+                                          noisy_file(22, 0.02, 10, long_only), CompareOptions{});
+  ASSERT_EQ(r.slopes.size(), static_cast<std::size_t>(kCurves));
+  EXPECT_EQ(r.slopes[0].curve, "cpu/m0/dense_decode/decode/L*/B1/sq2/f32");
+  for (const SlopeVerdict& s : r.slopes) {
+    EXPECT_TRUE(s.flagged) << s.curve;
+    EXPECT_EQ(s.n_short, 4);
+    EXPECT_EQ(s.n_long, 2);
+    EXPECT_NEAR(s.change_short, 0, 0.02);
+    EXPECT_NEAR(s.change_long, 0.10, 0.03);
+    EXPECT_NE(s.note.find("64K"), std::string::npos);
+  }
+  EXPECT_EQ(r.regression_count(), 10);  // the 2 long positions of 5 curves
+  EXPECT_TRUE(r.regression());
+}
+
+TEST(Compare, SlopeCatchesALongRangeSlowdownBelowThreshold) {
+  // Faster by 3% below 64K, slower by 3% beyond: no point passes the 5% threshold, but the curve
+  // got 6% steeper and the long-range slowdowns are significant.
+  const auto tilt = [](std::int64_t pos) { return pos >= 65536 ? 1.03 : 0.97; };
+  const CompareReport r =
+      compare_results(noisy_file(31, 0.01, 10), noisy_file(32, 0.01, 10, tilt), CompareOptions{});
+  EXPECT_EQ(r.regression_count(), 0);
+  EXPECT_EQ(r.improvement_count(), 0);
+  EXPECT_EQ(r.flagged_slope_count(), kCurves);
+  EXPECT_TRUE(r.regression());
+
+  // The same with 3 repetitions: the U test cannot reach p < 0.05, so nothing can be flagged, and
+  // the report says so.
+  const CompareReport weak =
+      compare_results(noisy_file(31, 0.01, 3), noisy_file(32, 0.01, 3, tilt), CompareOptions{});
+  EXPECT_FALSE(weak.regression());
+  int steeper = 0;
+  for (const SlopeVerdict& s : weak.slopes) {
+    EXPECT_FALSE(s.flagged);
+    if (s.change_long - s.change_short <= 0.05) continue;
+    ++steeper;
+    EXPECT_NE(s.note.find("repetitions"), std::string::npos) << s.note;
+  }
+  EXPECT_GT(steeper, 0);
+  for (const PointVerdict& v : weak.points)
+    EXPECT_NE(v.note.find("cannot reach"), std::string::npos) << v.note;
+  ASSERT_FALSE(weak.warnings.empty());
+  EXPECT_NE(weak.warnings.back().find("30 of 30 points"), std::string::npos)
+      << weak.warnings.back();
+}
+
+TEST(Compare, FewerThanTwoRepetitionsMeansNoTest) {
+  ResultsFile base = empty_file("a"), cur = empty_file("b");
+  base.points.push_back(timed_point("m", 1024, 1, {1.0}));
+  cur.points.push_back(timed_point("m", 1024, 1, {2.0}));
+  const CompareReport r = compare_results(base, cur, CompareOptions{});
+  ASSERT_EQ(r.points.size(), 1u);
+  EXPECT_DOUBLE_EQ(r.points[0].change, 1.0);
+  EXPECT_DOUBLE_EQ(r.points[0].p_value, 1.0);
+  EXPECT_FALSE(r.points[0].regression);
+  EXPECT_NE(r.points[0].note.find("repetitions"), std::string::npos);
+  EXPECT_FALSE(r.regression());
+}
+
+TEST(Compare, AddedRemovedAndNotComparableAreListed) {
+  ResultsFile base = empty_file("a"), cur = empty_file("b");
+  const std::vector<double> s = {1.0, 1.01, 0.99};
+  base.points.push_back(timed_point("m", 1024, 1, s));  // only in baseline
+  base.points.push_back(timed_point("m", 2048, 1, s));  // in both
+  base.points.push_back(timed_point("m", 4096, 1, s));  // failed in current
+  cur.points.push_back(timed_point("m", 2048, 1, s));
+  PointResult failed = timed_point("m", 4096, 1, {});
+  failed.status = PointStatus::failed;
+  failed.reason = "rel_l2 1e-2 > tolerance";
+  cur.points.push_back(failed);
+  cur.points.push_back(timed_point("m", 8192, 1, s));  // only in current
+  cur.scenario_hash = "def";
+
+  const CompareReport r = compare_results(base, cur, CompareOptions{}, "old", "new");
+  EXPECT_EQ(r.baseline, "old");
+  EXPECT_EQ(r.current, "new");
+  ASSERT_EQ(r.points.size(), 1u);
+  EXPECT_EQ(r.points[0].name, "cpu/m/dense_decode/decode/L2048/B1/sq2/f32");
+  EXPECT_EQ(r.removed, std::vector<std::string>{"cpu/m/dense_decode/decode/L1024/B1/sq2/f32"});
+  EXPECT_EQ(r.added, std::vector<std::string>{"cpu/m/dense_decode/decode/L8192/B1/sq2/f32"});
+  ASSERT_EQ(r.not_comparable.size(), 1u);
+  EXPECT_EQ(r.not_comparable[0],
+            "cpu/m/dense_decode/decode/L4096/B1/sq2/f32 (baseline ok, current failed: rel_l2 "
+            "1e-2 > tolerance)");
+  EXPECT_FALSE(r.regression());
+  ASSERT_FALSE(r.warnings.empty());
+  EXPECT_NE(r.warnings[0].find("different scenarios"), std::string::npos);
+
+  const json j = compare_json(r);
+  EXPECT_EQ(j["added"].size(), 1u);
+  EXPECT_EQ(j["removed"].size(), 1u);
+  EXPECT_EQ(j["not_comparable"].size(), 1u);
+  EXPECT_EQ(j["summary"]["compared"], 1);
+  const std::string table = compare_table(r);
+  EXPECT_NE(table.find("L8192"), std::string::npos);
+  EXPECT_NE(table.find("L1024"), std::string::npos);
+  EXPECT_NE(table.find("verdict: no regression"), std::string::npos);
+}
+
+TEST(Compare, OptionsAndFractions) {
+  EXPECT_DOUBLE_EQ(parse_fraction("5%", "--threshold"), 0.05);
+  EXPECT_DOUBLE_EQ(parse_fraction("0.05", "--threshold"), 0.05);
+  EXPECT_DOUBLE_EQ(parse_fraction("2.5%", "--threshold"), 0.025);
+  EXPECT_DOUBLE_EQ(parse_fraction("0", "--threshold"), 0.0);
+  for (const char* bad : {"", "%", "abc", "-1%", "5%%", "5 %", "nan", "inf", "1e999"})
+    EXPECT_THROW(parse_fraction(bad, "--threshold"), InputError) << bad;
+  try {
+    parse_fraction("x", "--alpha");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--alpha"), std::string::npos);
+  }
+  const ResultsFile f = noisy_file(1, 0.02, 3);
+  EXPECT_THROW(compare_results(f, f, CompareOptions{-0.1, 0.05}), InputError);
+  EXPECT_THROW(compare_results(f, f, CompareOptions{0.05, 0}), InputError);
+  EXPECT_THROW(compare_results(f, f, CompareOptions{0.05, 1.5}), InputError);
+}
+
+TEST(Compare, RunCompareExitCodesAndOutputs) {
+  const fs::path d = temp_dir("compare");
+  // A model name with a pipe and a backtick: results files are untrusted input.
+  const auto with_odd_name = [](ResultsFile f) {
+    PointResult p = f.points[0];
+    p.point.model = "we|rd`m";
+    p.name = p.point.name();
+    f.points.push_back(p);
+    return f;
+  };
+  const fs::path base = d / "base.json", same = d / "same.json", slow = d / "slow.json";
+  write_atomic(base, with_odd_name(noisy_file(41, 0.02, 10)).to_json().dump());
+  write_atomic(same, with_odd_name(noisy_file(42, 0.02, 10)).to_json().dump());
+  write_atomic(
+      slow,
+      with_odd_name(noisy_file(43, 0.02, 10, [](std::int64_t) { return 1.2; })).to_json().dump());
+
+  std::ostringstream out;
+  EXPECT_EQ(run_compare(base, same, CompareOptions{}, {}, {}, out), 0) << out.str();
+  EXPECT_NE(out.str().find("verdict: no regression"), std::string::npos);
+
+  const fs::path md = d / "compare.md", js = d / "compare.json";
+  std::ostringstream out2;
+  EXPECT_EQ(run_compare(base, slow, CompareOptions{}, md, js, out2), 1) << out2.str();
+  EXPECT_NE(out2.str().find("REGRESSION"), std::string::npos);
+  EXPECT_NE(out2.str().find("verdict: REGRESSION"), std::string::npos);
+
+  const std::string markdown = slurp(md);
+  EXPECT_NE(markdown.find("**Verdict: REGRESSION**"), std::string::npos);
+  EXPECT_NE(markdown.find("cpu/we\\|rd\\`m/dense_decode"), std::string::npos);
+  EXPECT_EQ(markdown.find("we|rd"), std::string::npos);
+  EXPECT_EQ(markdown.find("rd`m"), std::string::npos);
+  EXPECT_NE(markdown.find("L\\*"), std::string::npos);  // curve names escape the '*'
+  // Every table row has the same number of unescaped cell separators as its header.
+  std::istringstream lines(markdown);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("| Verdict", 0) != 0 && line.rfind("| **REGRESSION**", 0) != 0) continue;
+    int bars = 0;
+    for (std::size_t i = 0; i < line.size(); ++i)
+      bars += line[i] == '|' && (i == 0 || line[i - 1] != '\\');
+    EXPECT_EQ(bars, 9) << line;
+  }
+
+  const json j = json::parse(slurp(js));
+  EXPECT_EQ(j["regression"], true);
+  EXPECT_EQ(j["baseline"], base.string());
+  EXPECT_EQ(j["points"].size(), 31u);
+  EXPECT_EQ(j["summary"]["regressions"], 31);
+  EXPECT_NEAR(j["points"][0]["change"].get<double>(), 0.2, 0.03);
+  EXPECT_EQ(j["points"][0]["verdict"], "REGRESSION");
+  EXPECT_FALSE(fs::exists(d / ("compare.md.tmp." + std::to_string(::getpid()))));
+
+  // A truncated file: exit 2 with the loader's message.
+  const fs::path bad = d / "bad.json";
+  write_atomic(bad, slurp(base).substr(0, 200));
+  std::string expected;
+  try {
+    load_results(bad);
+  } catch (const InputError& e) {
+    expected = e.what();
+  }
+  ASSERT_FALSE(expected.empty());
+  std::ostringstream out3;
+  EXPECT_EQ(run_compare(base, bad, CompareOptions{}, d / "x.md", {}, out3), 2);
+  EXPECT_NE(out3.str().find(expected), std::string::npos) << out3.str();
+  EXPECT_FALSE(fs::exists(d / "x.md"));  // nothing written on bad input
+
+  std::ostringstream out4;
+  EXPECT_EQ(run_compare(d / "missing.json", base, CompareOptions{}, {}, {}, out4), 2);
+  EXPECT_NE(out4.str().find("missing.json"), std::string::npos) << out4.str();
+
+  std::ostringstream out5;  // out-of-range options
+  EXPECT_EQ(run_compare(base, same, CompareOptions{0.05, 2}, {}, {}, out5), 2);
+  EXPECT_NE(out5.str().find("--alpha"), std::string::npos) << out5.str();
+
+  std::ostringstream out6;  // an output that cannot be written
+  EXPECT_EQ(run_compare(base, same, CompareOptions{}, d / "no" / "such" / "dir.md", {}, out6), 2);
+  EXPECT_NE(out6.str().find("dir.md"), std::string::npos) << out6.str();
+  fs::remove_all(d);
+}
+
+TEST(Compare, ShippedResultsFile) {
+  // The measured sweep against itself, and against itself 20% slower: most of its points have 3
+  // repetitions, which the U test cannot flag; those with 5 or more on both sides are flagged.
+  const fs::path dir = COSTCURVE_SOURCE_DIR "/results";
+  fs::path file;
+  if (fs::is_directory(dir))
+    for (const auto& e : fs::directory_iterator(dir)) {
+      const std::string n = e.path().filename().string();
+      if (e.path().extension() == ".json" && n.find(".cost.") == std::string::npos)
+        if (file.empty() || e.path() < file) file = e.path();
+    }
+  if (file.empty()) GTEST_SKIP() << "no results file in " << dir;
+  const ResultsFile f = load_results(file);
+  const CompareReport same = compare_results(f, f, CompareOptions{});
+  EXPECT_FALSE(same.regression());
+  for (const PointVerdict& v : same.points) {
+    EXPECT_DOUBLE_EQ(v.change, 0);
+    EXPECT_DOUBLE_EQ(v.p_value, 1);
+  }
+  ResultsFile slower = f;
+  for (PointResult& p : slower.points)
+    for (double& s : p.samples_s) s *= 1.2;
+  const CompareReport r = compare_results(f, slower, CompareOptions{});
+  for (const PointVerdict& v : r.points) {
+    const int n = std::min(v.n_base, v.n_current);
+    if (n >= 5) {
+      EXPECT_TRUE(v.regression) << v.name;
+    } else if (n <= 3) {
+      EXPECT_FALSE(v.regression) << v.name;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace costcurve

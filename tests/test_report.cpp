@@ -1,0 +1,143 @@
+// Reports: every plot and page is written from results and cost files; hostile names reach
+// neither a shell nor gnuplot unescaped; without gnuplot the data and scripts still appear.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "harness/results.hpp"
+#include "reports/report.hpp"
+
+namespace costcurve {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const fs::path kResults = COSTCURVE_SOURCE_DIR "/results";
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+fs::path temp_dir(const std::string& name) {
+  const fs::path d =
+      fs::temp_directory_path() / ("costcurve-report-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+bool have_gnuplot() {
+  return ::access("/usr/bin/gnuplot", X_OK) == 0;
+}
+
+// The committed default sweep and its costs: a real report.
+ReportOptions committed(const fs::path& out) {
+  ReportOptions o;
+  for (const auto& e : fs::directory_iterator(kResults)) {
+    const std::string n = e.path().filename().string();
+    if (n.starts_with("cpu-default.") && n.ends_with(".cost.json"))
+      o.costs.push_back(e.path());
+    else if (n.starts_with("cpu-default.") && n.ends_with(".json") &&
+             n.find("cost") == std::string::npos)
+      o.results.push_back(e.path());
+  }
+  o.out_dir = out;
+  return o;
+}
+
+TEST(Report, WritesFivePlotKindsPageAndSummary) {
+  const fs::path d = temp_dir("full");
+  ReportOptions o = committed(d);
+  ASSERT_FALSE(o.results.empty());
+  ASSERT_FALSE(o.costs.empty());
+  std::ostringstream log;
+  ASSERT_EQ(run_report(o, log), 0) << log.str();
+  for (const char* f : {"index.html", "summary.md", "plots.gp", "cost_0_0.csv", "speedup_0.csv"})
+    EXPECT_TRUE(fs::exists(d / f)) << f;
+  if (!have_gnuplot()) GTEST_SKIP() << "gnuplot not installed: scripts and data only";
+  for (const char* plot : {"cost_0", "kernels_0", "speedup_0", "breakdown_0", "hardware"})
+    for (const char* ext : {".png", ".svg"}) {
+      const fs::path f = d / (std::string(plot) + ext);
+      ASSERT_TRUE(fs::exists(f)) << f;
+      EXPECT_GT(fs::file_size(f), 5000u) << f;
+    }
+  const std::string html = slurp(d / "index.html");
+  std::size_t svgs = 0;
+  for (std::size_t at = html.find("<svg"); at != std::string::npos; at = html.find("<svg", at + 1))
+    ++svgs;
+  EXPECT_GE(svgs, 5u);
+  EXPECT_NE(slurp(d / "summary.md").find("$/1M at 32K"), std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST(Report, WithoutGnuplotWritesDataAndSaysHowToRender) {
+  const fs::path d = temp_dir("nognuplot");
+  ReportOptions o = committed(d);
+  o.gnuplot = "/nonexistent/gnuplot";
+  std::ostringstream log;
+  EXPECT_EQ(run_report(o, log), 0);
+  EXPECT_NE(log.str().find("gnuplot plots.gp"), std::string::npos) << log.str();
+  EXPECT_TRUE(fs::exists(d / "plots.gp"));
+  EXPECT_FALSE(fs::exists(d / "cost_0.png"));
+  EXPECT_NE(slurp(d / "index.html").find("not rendered"), std::string::npos);
+  fs::remove_all(d);
+}
+
+TEST(Report, HostileNamesNeverReachGnuplotOrHtmlRaw) {
+  const fs::path d = temp_dir("hostile");
+  const fs::path marker = d / "pwned";
+  // A cost file whose labels try to break out of gnuplot strings and HTML.
+  ReportOptions o = committed(d / "out");
+  json cost = json::parse(slurp(o.costs.front()));
+  const std::string evil = "x' ; system(\"touch " + marker.string() + "\") ; `touch " +
+                           marker.string() + "` @M \n<script>alert(1)</script> ../../etc";
+  cost["hardware"]["display_name"] = evil;
+  cost["hardware"]["name"] = evil;
+  for (json& c : cost["curves"]) c["model"] = evil;
+  write_atomic(d / "evil.cost.json", cost.dump());
+  o.costs = {d / "evil.cost.json"};
+  std::ostringstream log;
+  ASSERT_EQ(run_report(o, log), 0) << log.str();
+  EXPECT_FALSE(fs::exists(marker)) << "gnuplot ran a command from a label";
+  const std::string gp = slurp(d / "out" / "plots.gp");
+  EXPECT_EQ(gp.find('`'), std::string::npos);
+  EXPECT_EQ(gp.find("system(\""), std::string::npos);
+  EXPECT_EQ(gp.find("<script>"), std::string::npos);
+  const std::string html = slurp(d / "out" / "index.html");
+  EXPECT_EQ(html.find("<script>"), std::string::npos);
+  EXPECT_EQ(slurp(d / "out" / "summary.md").find('`'), std::string::npos);
+  // Nothing was written outside the output directory.
+  for (const auto& e : fs::directory_iterator(d))
+    EXPECT_TRUE(e.path().filename() == "out" || e.path().filename() == "evil.cost.json")
+        << e.path();
+  fs::remove_all(d);
+}
+
+TEST(Report, BadInputExitsTwoNamingTheField) {
+  const fs::path d = temp_dir("bad");
+  write_atomic(d / "bad.cost.json",
+               R"({"hardware": {"display_name": 3}, "price": {"tier": "t", "usd_per_hour": 1}})");
+  ReportOptions o;
+  o.costs = {d / "bad.cost.json"};
+  o.out_dir = d / "out";
+  std::ostringstream log;
+  EXPECT_EQ(run_report(o, log), 2);
+  EXPECT_NE(log.str().find("$.hardware"), std::string::npos) << log.str();
+  o.costs.clear();
+  EXPECT_EQ(run_report(o, log), 2);
+  fs::remove_all(d);
+}
+
+TEST(Report, SafeLabelKeepsOnlyHarmlessCharacters) {
+  EXPECT_EQ(safe_label("H100 (80GB), $2/h"), "H100 (80GB), $2/h");
+  EXPECT_EQ(safe_label("a'b\"c`d\\e\nf@g"), "a?b?c?d?e?f?g");
+  EXPECT_EQ(safe_label(std::string(500, 'x')).size(), 120u);
+  EXPECT_EQ(html_escape("<a href='x'>&"), "&lt;a href=&#39;x&#39;&gt;&amp;");
+}
+
+}  // namespace
+}  // namespace costcurve
