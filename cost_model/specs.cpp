@@ -22,31 +22,12 @@ constexpr std::int64_t kMaxQueryTokens = 1024;
 constexpr std::size_t kMaxTiers = 100;
 constexpr double kMaxUsdPerHour = 1000;
 
-bool valid_name(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '.' || c == '_' || c == '-';
-  });
-}
-
-std::string name_field(JsonObject& o, const std::string& key) {
-  std::string s = o.string(key);
-  if (!valid_name(s))
-    o.fail(key, "expected a name of letters, digits, '.', '_' and '-', got " + describe_value(s));
-  return s;
-}
-
 // A required string with something in it besides white space.
 std::string text_field(JsonObject& o, const std::string& key) {
   std::string s = o.string(key);
   if (std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isspace(c); }))
     o.fail(key, "expected a non-empty string, got " + describe_value(s));
   return s;
-}
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const std::string& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out;
 }
 
 std::string format_number(double v) {

@@ -365,4 +365,23 @@ void JsonObject::finish() const {
   }
 }
 
+bool valid_name(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+std::string name_field(JsonObject& o, const std::string& key) {
+  std::string s = o.string(key);
+  if (!valid_name(s))
+    o.fail(key, "expected a name of letters, digits, '.', '_' and '-', got " + describe_value(s));
+  return s;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const std::string& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
 }  // namespace costcurve

@@ -9,6 +9,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace costcurve {
 
@@ -76,6 +77,13 @@ private:
 // Error for an array element or other value at `path`: "<origin>: <path>: <what>".
 [[noreturn]] void input_error(const std::string& origin, const std::string& path,
                               const std::string& what);
+// A name safe in file names and paths: letters, digits, '.', '_' and '-' only.
+bool valid_name(const std::string& s);
+// A required string field that must be a valid_name().
+std::string name_field(JsonObject& o, const std::string& key);
+// "a, b, c", for lists of known values in messages.
+std::string join(const std::vector<std::string>& v);
+
 // A short rendering of a JSON value for messages ("-5", "\"abc\"", "an object", ...).
 std::string describe_value(const nlohmann::json& v);
 

@@ -24,25 +24,6 @@ constexpr DType kAllDTypes[] = {DType::f32, DType::bf16, DType::fp8_e4m3};
 // GPU machine still loads (and lists its points) on a laptop.
 const std::vector<std::string> kKnownBackends = {"cpu", "cuda"};
 
-bool valid_name(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '.' || c == '_' || c == '-';
-  });
-}
-
-std::string name_field(JsonObject& o, const std::string& key) {
-  std::string s = o.string(key);
-  if (!valid_name(s))
-    o.fail(key, "expected a name of letters, digits, '.', '_' and '-', got " + describe_value(s));
-  return s;
-}
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const std::string& s : v) out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
-
 template <class E, std::size_t N, class F>
 std::vector<std::string> names_of(const E (&all)[N], F name) {
   std::vector<std::string> v;
@@ -204,8 +185,9 @@ SweepSpec read_sweep(JsonObject o) {
       Op op{};
       if (!parse_op(name, op) || op == Op::gemm)
         input_error(o.origin(), od.path(name),
-                    "\"" + name + "\" is not a sweep operation (expected one of dense_prefill, "
-                    "dense_decode, indexer, topk, sparse_prefill, sparse_decode)");
+                    "\"" + name +
+                        "\" is not a sweep operation (expected one of dense_prefill, "
+                        "dense_decode, indexer, topk, sparse_prefill, sparse_decode)");
       auto& list = s.op_dtypes[op];
       for (std::size_t i : read_names(od, name, names_of(kAllDTypes, dtype_name), "dtype"))
         list.push_back(kAllDTypes[i]);
