@@ -101,9 +101,10 @@ ComponentCurve extract(const std::vector<ResultsFile>& results, const char* comp
   c.hi = fit_nonneg_quadratic(c.positions, c.p90_s);
   const std::string device =
       best_file->has_ceilings ? best_file->ceilings.device : "unknown device";
-  c.provenance = "measured on " + device + " (" + std::string(dtype_name(key.dtype)) + ", batch " +
-                 std::to_string(key.batch) + ", results " + best_file->scenario_name + " @ " +
-                 best_file->git_sha + ")";
+  const bool analytic = best_file->backend == "analytic";
+  c.provenance = (analytic ? "" : "measured on ") + device + " (" +
+                 std::string(dtype_name(key.dtype)) + ", batch " + std::to_string(key.batch) +
+                 ", results " + best_file->scenario_name + " @ " + best_file->git_sha + ")";
   if (from) c.provenance += ", projected from " + from->name + " to " + target.name;
   return c;
 }
@@ -214,7 +215,8 @@ json compute_cost(const CostInputs& in, const CostOptions& opt) {
   const ResultsFile& first = in.results.front();
   if (!project && first.has_ceilings) {
     rates.gemm_flops = first.ceilings.peak_flops(hw.fp8_flops > 0 ? DType::fp8_e4m3 : DType::bf16);
-    rates.bandwidth = first.ceilings.copy_bytes_per_s / 2;  // copy counts read + write
+    // Bytes moved per second, reads and writes alike: the unit of the datasheets too.
+    rates.bandwidth = first.ceilings.copy_bytes_per_s;
     rates.source = "measured ceilings of " + first.ceilings.device;
   }
   if (!(rates.gemm_flops > 0) || !(rates.bandwidth > 0)) {

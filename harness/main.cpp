@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cost_model/cost.hpp"
+#include "harness/analytic.hpp"
 #include "harness/build_info.hpp"
 #include "harness/ceilings.hpp"
 #include "harness/results.hpp"
@@ -97,6 +98,8 @@ struct CostArgs {
   std::vector<std::string> results, models, requests;
   std::string hardware, price, tier, deployment, measured_on, out, csv, calibrate;
   std::string specs = "scenarios";
+  std::string scenario;  // with --analytic
+  double analytic = 0;   // efficiency of the analytic roofline; 0: use measured results
   std::int64_t max_position = 131072, step = 1024;
 };
 
@@ -105,6 +108,22 @@ int cmd_cost(const CostArgs& a) {
   CostInputs in;
   CostOptions opt;
   for (const std::string& r : a.results) in.results.push_back(load_results(r));
+  in.hardware = load_hardware(resolve_spec(a.hardware, "hardware", a.specs));
+  if (a.analytic > 0) {
+    if (a.scenario.empty() || !a.results.empty())
+      throw InputError(
+          "--analytic prices a --scenario's points at the roofline of --hardware; "
+          "give a --scenario and no results files");
+    RooflineMachine m;
+    m.name = in.hardware.name;
+    m.efficiency = a.analytic;
+    m.bandwidth = in.hardware.memory_bandwidth;
+    for (DType t : {DType::f32, DType::bf16, DType::fp8_e4m3})
+      if (in.hardware.flops(t) > 0) m.flops[std::string(dtype_name(t))] = in.hardware.flops(t);
+    in.results.push_back(analytic_results(load_scenario(a.scenario), m));
+  } else if (a.results.empty()) {
+    throw InputError("give results files from `costcurve sweep`, or --analytic with --scenario");
+  }
   std::vector<std::string> models = a.models;
   if (models.empty()) {  // the models the results measured
     std::set<std::string> seen;
@@ -114,7 +133,6 @@ int cmd_cost(const CostArgs& a) {
   }
   for (const std::string& m : models)
     in.models.push_back(load_model(resolve_spec(m, "models", a.specs)));
-  in.hardware = load_hardware(resolve_spec(a.hardware, "hardware", a.specs));
   in.pricing = load_pricing(resolve_spec(a.price, "pricing", a.specs));
   in.deployment = load_deployment(resolve_spec(a.deployment, "deployments", a.specs));
   if (!a.measured_on.empty())
@@ -235,8 +253,12 @@ int main(int argc, char** argv) {
       "decode, with a breakdown by component, a p10-p90 band, the sparse/dense crossovers and "
       "ratios, and (with --measured-on) a roofline projection to hardware that was not measured. "
       "Specs are names under --specs (e.g. --hardware h800-sxm) or paths to JSON files.");
-  cost->add_option("results", cost_args.results, "Results files from `costcurve sweep`")
-      ->required();
+  cost->add_option("results", cost_args.results, "Results files from `costcurve sweep`");
+  cost->add_option("--analytic", cost_args.analytic,
+                   "No measurement: time every point of --scenario at the roofline of --hardware "
+                   "divided by this efficiency, e.g. 0.6")
+      ->check(CLI::Range(0.0, 1.0));
+  cost->add_option("--scenario", cost_args.scenario, "Scenario whose points --analytic prices");
   cost->add_option("--model", cost_args.models,
                    "Model variants to price (default: those the results measured)");
   cost->add_option("--hardware", cost_args.hardware, "Hardware to price, e.g. h800-sxm")

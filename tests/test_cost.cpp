@@ -314,3 +314,29 @@ TEST(Cost, CalibrationFitsTheEfficiencyThatReproducesAPublishedThroughput) {
 
 }  // namespace
 }  // namespace costcurve
+
+#include "harness/analytic.hpp"
+
+namespace costcurve {
+namespace {
+
+TEST(Analytic, PointsSitAtTheirRooflineFloorOverTheEfficiency) {
+  const Scenario sc = load_scenario(COSTCURVE_SOURCE_DIR "/scenarios/smoke.json");
+  RooflineMachine m;
+  m.name = "paper-gpu";
+  m.flops = {{"bf16", 1e15}, {"f32", 5e13}};
+  m.bandwidth = 3e12;
+  m.efficiency = 0.5;
+  const ResultsFile r = analytic_results(sc, m);
+  ASSERT_EQ(r.points.size(), generate_points(sc).size());
+  for (const PointResult& p : r.points) {
+    const double peak = p.point.dtype == DType::bf16 ? 1e15 : 5e13;
+    const double floor = std::max(p.flops / peak, p.bytes / 3e12);
+    EXPECT_NEAR(p.summary.median, floor / 0.5, 1e-12 * floor) << p.name;
+  }
+  m.efficiency = 1.5;
+  EXPECT_THROW(analytic_results(sc, m), InputError);
+}
+
+}  // namespace
+}  // namespace costcurve
