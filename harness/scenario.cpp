@@ -224,15 +224,21 @@ RunSettings read_run(JsonObject o) {
            "expected a number in (0, 1), got " + describe_value(o.any("noise_target")));
   r.max_memory_gib = o.number_or("max_memory_gib", r.max_memory_gib, 0);
   r.validate_max_gflop = positive("validate_max_gflop", r.validate_max_gflop);
+  r.cold = o.boolean_or("cold", r.cold);
   o.finish();
   return r;
 }
 
 json run_json(const RunSettings& r) {
-  return {{"min_time_s", r.min_time_s},           {"max_time_s", r.max_time_s},
-          {"warmup_runs", r.warmup_runs},         {"min_repetitions", r.min_repetitions},
-          {"max_repetitions", r.max_repetitions}, {"noise_target", r.noise_target},
-          {"max_memory_gib", r.max_memory_gib},   {"validate_max_gflop", r.validate_max_gflop}};
+  return {{"min_time_s", r.min_time_s},
+          {"max_time_s", r.max_time_s},
+          {"warmup_runs", r.warmup_runs},
+          {"min_repetitions", r.min_repetitions},
+          {"max_repetitions", r.max_repetitions},
+          {"noise_target", r.noise_target},
+          {"max_memory_gib", r.max_memory_gib},
+          {"cold", r.cold},
+          {"validate_max_gflop", r.validate_max_gflop}};
 }
 
 json sweep_json(const SweepSpec& s) {

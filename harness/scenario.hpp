@@ -91,6 +91,7 @@ struct RunSettings {
   double noise_target =
       0.05;                   // stop once the coefficient of variation of repetitions is below this
   double max_memory_gib = 0;  // 0: 85% of the memory available when the sweep starts
+  bool cold = false;          // flush the caches before every timed run (GPU: L2)
   double validate_max_gflop = 2;  // float64 reference work per point; beyond it, rows are sampled
 };
 

@@ -54,7 +54,11 @@ struct Timing {
 // per repetition are batched so that one repetition lasts about min_time_s.
 Timing time_point(Backend& be, Problem& p, const std::string& name, const RunSettings& rs) {
   Timing t;
-  const auto once = [&] { return be.time([&] { p.run(); }); };
+  // A cold run flushes the caches first, outside the timed region.
+  const auto once = [&] {
+    if (rs.cold) be.flush_caches();
+    return be.time([&] { p.run(); });
+  };
   for (int i = 0; i < rs.warmup_runs; ++i) once();
   const double first = once();
   t.iterations = std::clamp<std::int64_t>(

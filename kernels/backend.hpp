@@ -36,6 +36,9 @@ public:
   // Seconds that `work` (which submits backend work) takes as the device sees it. The default is
   // the host clock around work + synchronize; GPU backends use events.
   virtual double time(const std::function<void()>& work);
+  // Evicts the data of earlier runs from the caches (L2 on a GPU, the last-level cache on a CPU),
+  // so that a cold run pays for its memory traffic.
+  virtual void flush_caches() = 0;
   // A host pointer to backend memory, when the host can read and write it directly (CPU), else
   // null. Lets the harness skip a host mirror: a 128K-token dense prefill needs 11 GB of K and V.
   virtual void* host_view(void* p) const {

@@ -50,7 +50,7 @@ MqaShape small_mqa(std::int64_t s_q, std::int64_t len) {
 }
 
 TEST_P(EdgeTest, SparseAllMinusOneGivesZerosAndNegInfLse) {
-  COSTCURVE_BACKEND_OR_SKIP(be, GetParam());
+  COSTCURVE_BACKEND_WITH_OP_OR_SKIP(be, GetParam(), Op::sparse_decode);
   const MqaShape s = small_mqa(2, 50);
   const int k = 8;
   const auto q = random_vector(2 * 4 * 24, 1), kv = random_vector(50 * 24, 2);
@@ -60,7 +60,7 @@ TEST_P(EdgeTest, SparseAllMinusOneGivesZerosAndNegInfLse) {
 }
 
 TEST_P(EdgeTest, SparseDuplicatesCountTwiceAndInvisibleIndicesAreSkipped) {
-  COSTCURVE_BACKEND_OR_SKIP(be, GetParam());
+  COSTCURVE_BACKEND_WITH_OP_OR_SKIP(be, GetParam(), Op::sparse_decode);
   const std::uint64_t seed = test::fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   const MqaShape s = small_mqa(2, 40);  // queries at positions 38 and 39
@@ -91,26 +91,26 @@ std::vector<std::int32_t> run_topk(Backend& be, const std::vector<float>& logits
 }
 
 TEST_P(EdgeTest, TopkTieRuleSmallerPositionWins) {
-  COSTCURVE_BACKEND_OR_SKIP(be, GetParam());
+  COSTCURVE_BACKEND_WITH_OP_OR_SKIP(be, GetParam(), Op::topk);
   EXPECT_EQ(run_topk(*be, {1, 3, 3, 2, 3}, 2), (std::vector<std::int32_t>{1, 2}));
   EXPECT_EQ(run_topk(*be, {1, 3, 3, 2, 3}, 4), (std::vector<std::int32_t>{1, 2, 3, 4}));
   EXPECT_EQ(run_topk(*be, {0.0f, -0.0f, 0.0f}, 2), (std::vector<std::int32_t>{0, 1}));
 }
 
 TEST_P(EdgeTest, TopkNanRanksLowestAndInfinitiesOrder) {
-  COSTCURVE_BACKEND_OR_SKIP(be, GetParam());
+  COSTCURVE_BACKEND_WITH_OP_OR_SKIP(be, GetParam(), Op::topk);
   const float nan = std::numeric_limits<float>::quiet_NaN();
   EXPECT_EQ(run_topk(*be, {nan, -kInf, 5, -nan, kInf}, 3), (std::vector<std::int32_t>{1, 2, 4}));
   EXPECT_EQ(run_topk(*be, {nan, nan, 1}, 2), (std::vector<std::int32_t>{0, 2}));
 }
 
 TEST_P(EdgeTest, TopkShortRowsArePaddedWithMinusOne) {
-  COSTCURVE_BACKEND_OR_SKIP(be, GetParam());
+  COSTCURVE_BACKEND_WITH_OP_OR_SKIP(be, GetParam(), Op::topk);
   EXPECT_EQ(run_topk(*be, {7, 1, 9}, 5), (std::vector<std::int32_t>{0, 1, 2, -1, -1}));
 }
 
 TEST_P(EdgeTest, TopkManyTiesAtScale) {
-  COSTCURVE_BACKEND_OR_SKIP(be, GetParam());
+  COSTCURVE_BACKEND_WITH_OP_OR_SKIP(be, GetParam(), Op::topk);
   // 10000 positions, only 3 distinct values: the threshold bucket is almost the whole row.
   std::vector<float> x(10000);
   for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i % 3);
@@ -120,7 +120,7 @@ TEST_P(EdgeTest, TopkManyTiesAtScale) {
 }
 
 TEST_P(EdgeTest, IndexerPadsBeyondSequenceWithNegInfAndDefaultsScaleToOne) {
-  COSTCURVE_BACKEND_OR_SKIP(be, GetParam());
+  COSTCURVE_BACKEND_WITH_OP_OR_SKIP(be, GetParam(), Op::indexer);
   IndexerShape s;
   s.batch.s_q = 1;
   s.batch.seq_lens = {3, 10};

@@ -554,3 +554,29 @@ TEST(BadScenarioFile, TooLargeIsRefusedBeforeReading) {
 
 }  // namespace
 }  // namespace costcurve
+
+namespace costcurve {
+namespace {
+
+TEST(Scenario, ColdRunsAreAnExplicitBoolean) {
+  const fs::path dir = COSTCURVE_SOURCE_DIR "/scenarios";
+  const std::string base =
+      R"({"name": "t", "models": ["deepseek-v3.2"], "sweep": {"positions": [64]}, "run": )";
+  EXPECT_TRUE(parse_scenario(base + R"({"cold": true}})", "c.json", dir).run.cold);
+  EXPECT_FALSE(parse_scenario(base + R"({}})", "c.json", dir).run.cold);
+  try {
+    parse_scenario(base + R"({"cold": 1}})", "c.json", dir);
+    FAIL() << "accepted cold: 1";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("$.run.cold"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Backend, CpuCacheFlushRuns) {
+  auto be = make_backend("cpu", 1);
+  be->flush_caches();
+  SUCCEED();
+}
+
+}  // namespace
+}  // namespace costcurve

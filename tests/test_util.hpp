@@ -32,6 +32,12 @@ inline std::unique_ptr<Backend> backend_or_skip(const std::string& name, std::st
   }
 }
 
+// Skips when the backend cannot run here or does not provide `op` in f32 yet.
+#define COSTCURVE_BACKEND_WITH_OP_OR_SKIP(var, name, op) \
+  COSTCURVE_BACKEND_OR_SKIP(var, name);                  \
+  if (!var->supports(op, ::costcurve::DType::f32))       \
+  GTEST_SKIP() << name << " has no f32 " << ::costcurve::op_name(op)
+
 #define COSTCURVE_BACKEND_OR_SKIP(var, name)                      \
   std::string why_##var;                                          \
   auto var = ::costcurve::test::backend_or_skip(name, why_##var); \

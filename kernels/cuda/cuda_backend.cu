@@ -27,6 +27,7 @@ public:
     cublasSetStream(blas_, stream_);
   }
   ~CudaBackend() override {
+    if (flush_) cudaFree(flush_);
     cublasDestroy(blas_);
     cudaStreamDestroy(stream_);
   }
@@ -58,6 +59,28 @@ public:
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
   }
   void synchronize() override { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+  // CUDA events on the backend's stream: the GPU's own clock, no host overhead.
+  double time(const std::function<void()>& work) override {
+    cudaEvent_t start, stop;
+    CUDA_CHECK(cudaEventCreate(&start));
+    CUDA_CHECK(cudaEventCreate(&stop));
+    CUDA_CHECK(cudaEventRecord(start, stream_));
+    work();
+    CUDA_CHECK(cudaEventRecord(stop, stream_));
+    CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return ms * 1e-3;
+  }
+  void flush_caches() override {
+    if (!flush_) {  // twice the L2, written: nothing of an earlier run survives
+      flush_bytes_ = 2 * static_cast<std::size_t>(prop_.l2CacheSize);
+      CUDA_CHECK(cudaMalloc(&flush_, flush_bytes_));
+    }
+    CUDA_CHECK(cudaMemsetAsync(flush_, ++flush_round_, flush_bytes_, stream_));
+  }
 
   bool supports(Op op, DType dtype) const override { return op == Op::gemm && dtype == DType::f32; }
   void dense_prefill(const DensePrefillArgs&) override { missing("dense_prefill"); }
@@ -88,6 +111,9 @@ private:
   cudaDeviceProp prop_{};
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
+  void* flush_ = nullptr;
+  std::size_t flush_bytes_ = 0;
+  int flush_round_ = 0;
 };
 
 }  // namespace
