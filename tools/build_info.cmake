@@ -3,7 +3,12 @@
 execute_process(COMMAND git rev-parse --short=12 HEAD WORKING_DIRECTORY ${SRC}
                 OUTPUT_VARIABLE sha OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0 OR NOT sha)
-  set(sha "unknown")
+  # No git here (e.g. a tree copied to a GPU machine): the caller may say which commit it is.
+  if(DEFINED ENV{COSTCURVE_GIT_SHA})
+    set(sha "$ENV{COSTCURVE_GIT_SHA}")
+  else()
+    set(sha "unknown")
+  endif()
 else()
   execute_process(COMMAND git status --porcelain --untracked-files=no WORKING_DIRECTORY ${SRC}
                   OUTPUT_VARIABLE dirty OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)

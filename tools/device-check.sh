@@ -2,6 +2,7 @@
 # One call on a lent GPU machine (see the device tool): build with CUDA for Hopper, run the test
 # suite there (GPU tests run for real), measure the CUDA backend's ceilings. Logs go to $OUT.
 # Header-only packages missing there travel in .deps (CLI11 from Debian, unpacked with dpkg -x).
+# The tree arrives without .git: run it as COSTCURVE_GIT_SHA=<sha> sh tools/device-check.sh.
 set -eu
 out=${OUT:-/tmp/device-out}
 mkdir -p "$out"
