@@ -1,8 +1,10 @@
 #include "harness/sweep.hpp"
 
 #include <benchmark/benchmark.h>
+#include <signal.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <iomanip>
@@ -238,6 +240,21 @@ int dry_run(const Scenario& sc, const std::vector<Point>& points, std::ostream& 
   return 0;
 }
 
+// A sweep killed while writing leaves "<file>.tmp.<pid>" behind; remove those whose writer is gone.
+void remove_stale_temporaries(const std::filesystem::path& file) {
+  const std::string prefix = file.filename().string() + ".tmp.";
+  std::error_code ec;
+  const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : ".";
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string pid = name.substr(prefix.size());
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH)
+      std::filesystem::remove(e.path(), ec);
+  }
+}
+
 }  // namespace
 
 std::filesystem::path default_results_path(const std::string& scenario,
@@ -312,6 +329,7 @@ int run_sweep(const SweepOptions& opt, std::ostream& out) {
       return kExitUsage;
     }
     out << "resuming " << file.string() << ": " << results.points.size() << " points done\n";
+    remove_stale_temporaries(file);
   } else {
     std::error_code ec;
     if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
