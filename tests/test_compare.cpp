@@ -18,6 +18,7 @@
 #include "harness/results.hpp"
 #include "harness/stats.hpp"
 #include "reports/compare.hpp"
+#include "tests/test_util.hpp"
 
 namespace costcurve {
 namespace {
@@ -25,13 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-fs::path temp_dir(const std::string& name) {
-  const fs::path d =
-      fs::temp_directory_path() / ("costcurve-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+using test::temp_dir;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);

@@ -8,6 +8,7 @@
 
 #include "harness/results.hpp"
 #include "reports/report.hpp"
+#include "tests/test_util.hpp"
 
 namespace costcurve {
 namespace {
@@ -23,11 +24,7 @@ std::string slurp(const fs::path& p) {
 }
 
 fs::path temp_dir(const std::string& name) {
-  const fs::path d =
-      fs::temp_directory_path() / ("costcurve-report-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
+  return test::temp_dir("report-" + name);
 }
 
 bool have_gnuplot() {

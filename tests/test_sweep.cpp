@@ -10,6 +10,7 @@
 #include "harness/results.hpp"
 #include "harness/stats.hpp"
 #include "harness/sweep.hpp"
+#include "tests/test_util.hpp"
 
 namespace costcurve {
 namespace {
@@ -19,13 +20,7 @@ using nlohmann::json;
 
 const fs::path kScenarios = COSTCURVE_SOURCE_DIR "/scenarios";
 
-fs::path temp_dir(const std::string& name) {
-  const fs::path d =
-      fs::temp_directory_path() / ("costcurve-" + name + "-" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+using test::temp_dir;
 
 TEST(Stats, QuantilesInterpolateAndCvIsSampleBased) {
   const Summary s = summarize({5, 1, 4, 2, 3});

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <limits>
 #include <memory>
 #include <random>
@@ -62,6 +64,15 @@ struct Mirror {
 
 inline std::vector<float> nan_vector(std::size_t n) {
   return std::vector<float>(n, std::numeric_limits<float>::quiet_NaN());
+}
+
+// A fresh, empty directory for one test (removed first if a crashed run left it).
+inline std::filesystem::path temp_dir(const std::string& name) {
+  const std::filesystem::path d = std::filesystem::temp_directory_path() /
+                                  ("costcurve-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d;
 }
 
 inline std::vector<std::string> test_backends() {
