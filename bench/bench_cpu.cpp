@@ -6,6 +6,7 @@
 // Every operation is validated against the float64 reference (at small shapes) before anything is
 // timed; a failure aborts the run.
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -14,8 +15,6 @@
 #include <iostream>
 #include <map>
 #include <string>
-
-#include <unistd.h>
 
 #include "harness/build_info.hpp"
 #include "harness/validate.hpp"
