@@ -119,6 +119,33 @@ TEST_P(EdgeTest, TopkManyTiesAtScale) {
   EXPECT_EQ(got, ref::topk(b, 2048, x.data()));
 }
 
+TEST_P(EdgeTest, TopkLongRowsWithSpecialValuesAndAdversarialSamples) {
+  COSTCURVE_BACKEND_WITH_OP_OR_SKIP(be, GetParam(), Op::topk);
+  const std::uint64_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 g(seed);
+  std::uniform_real_distribution<float> u(-3, 3);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> x(40000);
+  for (float& v : x) v = u(g);
+  for (std::size_t i = 0; i < x.size(); i += 97) x[i] = nan;
+  for (std::size_t i = 5; i < x.size(); i += 101) x[i] = -0.0f;
+  for (std::size_t i = 7; i < x.size(); i += 103) x[i] = 0.0f;
+  x[123] = kInf;
+  x[456] = -kInf;
+  const Batch b = Batch::prefill_chunk(static_cast<std::int64_t>(x.size()) - 1, 1);
+  for (int k : {1, 100, 2048, 4999})
+    EXPECT_EQ(run_topk(*be, x, k), ref::topk(b, k, x.data())) << "k = " << k;
+  // Large values hidden between the points a strided sample would look at, and a flat row.
+  std::vector<float> y(65536, 0.0f);
+  for (std::size_t i = 0; i < y.size(); ++i)
+    if (i % 16 != 0) y[i] = static_cast<float>(i % 7);
+  const Batch by = Batch::prefill_chunk(static_cast<std::int64_t>(y.size()) - 1, 1);
+  EXPECT_EQ(run_topk(*be, y, 2048), ref::topk(by, 2048, y.data()));
+  std::fill(y.begin(), y.end(), 1.5f);
+  EXPECT_EQ(run_topk(*be, y, 2048), ref::topk(by, 2048, y.data()));
+}
+
 TEST_P(EdgeTest, IndexerPadsBeyondSequenceWithNegInfAndDefaultsScaleToOne) {
   COSTCURVE_BACKEND_WITH_OP_OR_SKIP(be, GetParam(), Op::indexer);
   IndexerShape s;

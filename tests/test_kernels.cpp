@@ -89,6 +89,11 @@ std::vector<Case> cases() {
     c.push_back({"topk_all_rows_short", s});
     s.batch = ragged(2, {2, 2049, 5000}, 5001);
     c.push_back({"topk_ragged_decode", s});
+    s.batch = B::prefill_chunk(50000, 3);  // long rows: the sampled-threshold path
+    c.push_back({"topk_long_rows", s});
+    s.top_k = 16;
+    s.batch = ragged(2, {20000, 70000}, 70000);
+    c.push_back({"topk_long_rows_small_k", s});
     s.top_k = 1;
     s.batch = B::prefill_chunk(90, 10);
     c.push_back({"topk_k1", s});
