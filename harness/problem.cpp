@@ -6,10 +6,12 @@
 #include <numeric>
 #include <span>
 #include <sstream>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
 #include "kernels/bf16.hpp"
+#include "kernels/fp8.hpp"
 #include "kernels/reference/reference.hpp"
 
 namespace costcurve {
@@ -83,8 +85,8 @@ void fill(Array<T>& a, F value) {
   for (long i = 0; i < n; ++i) p[i] = value(static_cast<std::uint64_t>(i));
 }
 
-// Uniform values in [lo, hi) from stream `stream` of `seed`, stored as T (float or bf16 bits),
-// then uploaded.
+// Uniform values in [lo, hi) from stream `stream` of `seed`, stored as T (float, bf16 or fp8
+// bits), then uploaded.
 template <class T>
 void fill_uniform(Array<T>& a, std::uint64_t seed, std::uint64_t stream, float lo, float hi) {
   const std::uint64_t base = mix(seed ^ mix(stream + 0x9e3779b97f4a7c15ULL));
@@ -92,33 +94,52 @@ void fill_uniform(Array<T>& a, std::uint64_t seed, std::uint64_t stream, float l
     const float x = lo + (hi - lo) * ((mix(base + i * 0x9e3779b97f4a7c15ULL) >> 40) * 0x1p-24f);
     if constexpr (std::is_same_v<T, bf16_bits>)
       return float_to_bf16(x);
+    else if constexpr (std::is_same_v<T, fp8_bits>)
+      return float_to_fp8(x);
     else
       return x;
   });
   a.upload();
 }
 
-// An input stored in the problem's dtype: f32 or bf16 bits.
+// An input stored in the problem's dtype: f32, bf16 or fp8 e4m3 bits.
 struct Input {
-  bool bf16 = false;
+  DType t = DType::f32;
   Array<float> f;
   Array<bf16_bits> h;
+  Array<fp8_bits> e;
 
-  void alloc(Backend& be, std::size_t n, DType t) {
-    bf16 = t == DType::bf16;
-    bf16 ? h.alloc(be, n) : f.alloc(be, n);
+  void alloc(Backend& be, std::size_t n, DType dtype) {
+    t = dtype;
+    switch (t) {
+      case DType::f32: f.alloc(be, n); break;
+      case DType::bf16: h.alloc(be, n); break;
+      case DType::fp8_e4m3: e.alloc(be, n); break;
+    }
   }
   void fill(std::uint64_t seed, std::uint64_t stream, float lo, float hi) {
-    bf16 ? fill_uniform(h, seed, stream, lo, hi) : fill_uniform(f, seed, stream, lo, hi);
+    switch (t) {
+      case DType::f32: fill_uniform(f, seed, stream, lo, hi); break;
+      case DType::bf16: fill_uniform(h, seed, stream, lo, hi); break;
+      case DType::fp8_e4m3: fill_uniform(e, seed, stream, lo, hi); break;
+    }
   }
-  const void* ptr() const { return bf16 ? static_cast<const void*>(h.ptr()) : f.ptr(); }
+  const void* ptr() const {
+    switch (t) {
+      case DType::bf16: return h.ptr();
+      case DType::fp8_e4m3: return e.ptr();
+      default: return f.ptr();
+    }
+  }
 };
 
 // Calls fn with the typed host pointers of inputs that share one dtype (for the references).
 template <class F, class... In>
-auto typed(F fn, const In&... in) {
-  const bool bf16 = (in.bf16 && ...);
-  return bf16 ? fn(in.h.host.data()...) : fn(in.f.host.data()...);
+auto typed(F fn, const In&... first_and_rest) {
+  const DType t = std::get<0>(std::forward_as_tuple(first_and_rest...)).t;
+  if (t == DType::bf16) return fn(first_and_rest.h.host.data()...);
+  if (t == DType::fp8_e4m3) return fn(first_and_rest.e.host.data()...);
+  return fn(first_and_rest.f.host.data()...);
 }
 
 void poison_out(Array<float>& a) {
@@ -254,7 +275,7 @@ protected:
   virtual ref::Attention reference(const std::vector<char>* only) const = 0;
   std::size_t base_memory() const {
     const Batch& b = shape_.batch;
-    const std::size_t in = shape_.dtype == DType::bf16 ? 2 : 4;
+    const auto in = static_cast<std::size_t>(dsize(shape_.dtype));
     return in * (b.query_rows() * shape_.heads * shape_.d_latent +
                  b.batch() * b.capacity * shape_.d_latent) +
            4 * b.query_rows() * shape_.heads * (shape_.d_v + 1);
@@ -382,8 +403,9 @@ public:
   std::size_t memory() const override {
     const Batch& b = shape_.batch;
     const double rows = b.query_rows(), cache = b.batch() * b.capacity;
-    return static_cast<std::size_t>(4 * (rows * shape_.heads * (shape_.dim + 1) +
-                                         cache * (shape_.dim + 1) + rows * b.capacity));
+    const double in = dsize(shape_.dtype);
+    return static_cast<std::size_t>(in * (rows * shape_.heads * shape_.dim + cache * shape_.dim) +
+                                    4 * (rows * shape_.heads + cache + rows * b.capacity));
   }
   double token_work(std::int64_t t) const override {
     const Batch& b = shape_.batch;
@@ -488,17 +510,18 @@ public:
   }
   double flops() const override { return 2.0 * spec_.m * spec_.n * spec_.k; }
   double bytes() const override {
-    return dsize(spec_.dtype) * (spec_.m * spec_.k + spec_.k * spec_.n + spec_.m * spec_.n);
+    return dsize(spec_.dtype) * (spec_.m + spec_.n) * spec_.k + 4.0 * spec_.m * spec_.n;
   }
   std::size_t memory() const override {
-    return 4 * (spec_.m * spec_.k + spec_.k * spec_.n + spec_.m * spec_.n);
+    return static_cast<std::size_t>(dsize(spec_.dtype) * (spec_.m + spec_.n) * spec_.k +
+                                    4.0 * spec_.m * spec_.n);
   }
   void setup(std::uint64_t seed) override {
-    a_.alloc(be_, spec_.m * spec_.k);
-    b_.alloc(be_, spec_.k * spec_.n);
+    a_.alloc(be_, spec_.m * spec_.k, spec_.dtype);
+    b_.alloc(be_, spec_.n * spec_.k, spec_.dtype);
     c_.alloc(be_, spec_.m * spec_.n);
-    fill_uniform(a_, seed, 0, -1, 1);
-    fill_uniform(b_, seed, 1, -1, 1);
+    a_.fill(seed, 0, -1, 1);
+    b_.fill(seed, 1, -1, 1);
     poison();
   }
   void poison() override { poison_out(c_); }
@@ -508,14 +531,16 @@ public:
   }
   Validation check_outputs(const std::vector<char>*) override {
     c_.download();
-    const auto r = ref::gemm(spec_.m, spec_.n, spec_.k, a_.host.data(), b_.host.data());
+    const auto r = typed(
+        [&](auto a, auto b) { return ref::gemm(spec_.m, spec_.n, spec_.k, a, b); }, a_, b_);
     Validation v = start_validation(spec_.dtype);
     accumulate(v, ref::compare(c_.host.data(), r), "C");
     return v;
   }
 
 private:
-  Array<float> a_, b_, c_;
+  Input a_, b_;
+  Array<float> c_;
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/ops.hpp"
@@ -17,12 +18,22 @@ struct BackendInfo {
   int threads = 1;                   // worker threads (CPU) or SMs (GPU)
   std::size_t memory_total = 0;      // bytes of backend memory
   std::size_t memory_available = 0;  // bytes free now
+  std::string driver;                // GPU driver version ("" on CPU)
+  std::string runtime;               // e.g. "CUDA runtime 13.0" ("" on CPU)
+  std::size_t cache_bytes = 0;       // last-level cache the flush must evict (L2 on a GPU)
 };
+
+// A reading of the device's state, taken before and after each measured point: clocks that moved
+// during a point explain numbers that moved. Names are stable keys (e.g. "sm_clock_mhz").
+using DeviceState = std::vector<std::pair<std::string, double>>;
 
 class Backend {
 public:
   virtual ~Backend() = default;
   virtual BackendInfo info() const = 0;
+  // Clocks, temperature, power where the backend can read them (GPU: sm_clock_mhz, mem_clock_mhz,
+  // temperature_c, power_w); empty when it cannot.
+  virtual DeviceState device_state() const { return {}; }
 
   // Backend memory. The CPU backend hands out aligned host memory.
   virtual void* alloc(std::size_t bytes) = 0;

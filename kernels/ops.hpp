@@ -117,6 +117,8 @@ struct SparseArgs {
 };
 
 // 3. Lightning indexer: I[t,s] = k_scale[s] * sum_j w[t,j] * ReLU(q[t,j] . k[s]) for visible s.
+// DeepSeek-V3.2 stores q and k in fp8 e4m3 (dtype fp8_e4m3) with k_scale per key; a per-token q
+// scale folds into w.
 struct IndexerShape {
   Batch batch;
   int heads = 64;
@@ -143,12 +145,14 @@ struct TopkArgs {
   std::int32_t* indices = nullptr;  // [B][s_q][k]
 };
 
-// 6. C = A * B, row-major, A [M][K], B [K][N], C [M][N].
+// 6. C = A B^T, row-major: A [M][K] (activations), B [N][K] (weights, as a linear layer stores
+// them), C [M][N] in f32. A and B hold elements of dtype (f32, bf16 or fp8 e4m3; fp8 GEMMs of real
+// models carry per-tensor scales, which are 1 here).
 struct GemmArgs {
   std::int64_t m = 0, n = 0, k = 0;
   DType dtype = DType::f32;
-  const float* a = nullptr;
-  const float* b = nullptr;
+  const void* a = nullptr;
+  const void* b = nullptr;
   float* c = nullptr;
 };
 

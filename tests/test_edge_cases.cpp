@@ -25,10 +25,43 @@ std::vector<float> random_vector(std::size_t n, std::uint64_t seed) {
   return v;
 }
 
+double tolerance_of(DType t) {
+  return t == DType::f32 ? 2e-5 : 1e-2;
+}
+
+// The storage dtype these hand-built cases use on a backend: f32 where it has it, else bf16 (the
+// GPU's tensor-core kernels). Inputs are rounded to bf16 first, so the reference sees exactly the
+// stored values.
+DType storage(Backend& be, Op op) {
+  return be.supports(op, DType::f32) ? DType::f32 : DType::bf16;
+}
+
+void round_to(DType t, std::vector<float>& v) {
+  if (t == DType::bf16)
+    for (float& x : v) x = bf16_to_float(float_to_bf16(x));
+}
+
+// Backend memory holding `v` in dtype t (f32 or bf16).
+struct Stored {
+  Mirror<float> f;
+  Mirror<bf16_bits> h;
+  DType t;
+  Stored(Backend& be, const std::vector<float>& v, DType dt)
+      : f(be, dt == DType::f32 ? v : std::vector<float>{}),
+        h(be, dt == DType::bf16 ? to_bf16(v) : std::vector<bf16_bits>{}),
+        t(dt) {}
+  static std::vector<bf16_bits> to_bf16(const std::vector<float>& v) {
+    std::vector<bf16_bits> r(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) r[i] = float_to_bf16(v[i]);
+    return r;
+  }
+  const void* ptr() { return t == DType::f32 ? static_cast<const void*>(f.ptr()) : h.ptr(); }
+};
+
 // Runs sparse decode on one sequence of length L with the given per-query index lists.
 ref::Attention run_sparse(Backend& be, MqaShape s, const std::vector<std::int32_t>& idx, int k,
                           const std::vector<float>& q, const std::vector<float>& kv) {
-  Mirror<float> mq(be, q), mkv(be, kv);
+  Stored mq(be, q, s.dtype), mkv(be, kv, s.dtype);
   Mirror<std::int32_t> mi(be, idx);
   const std::size_t rows = s.batch.query_rows() * s.heads;
   Mirror<float> out(be, test::nan_vector(rows * s.d_v)), lse(be, test::nan_vector(rows));
@@ -40,8 +73,9 @@ ref::Attention run_sparse(Backend& be, MqaShape s, const std::vector<std::int32_
   return r;
 }
 
-MqaShape small_mqa(std::int64_t s_q, std::int64_t len) {
+MqaShape small_mqa(Backend& be, std::int64_t s_q, std::int64_t len) {
   MqaShape s;
+  s.dtype = storage(be, Op::sparse_decode);
   s.batch = Batch::uniform(1, s_q, len);
   s.heads = 4;
   s.d_latent = 24;
@@ -50,8 +84,8 @@ MqaShape small_mqa(std::int64_t s_q, std::int64_t len) {
 }
 
 TEST_P(EdgeTest, SparseAllMinusOneGivesZerosAndNegInfLse) {
-  COSTCURVE_BACKEND_WITH_OP_OR_SKIP(be, GetParam(), Op::sparse_decode);
-  const MqaShape s = small_mqa(2, 50);
+  COSTCURVE_BACKEND_OR_SKIP(be, GetParam());
+  const MqaShape s = small_mqa(*be, 2, 50);
   const int k = 8;
   const auto q = random_vector(2 * 4 * 24, 1), kv = random_vector(50 * 24, 2);
   const auto r = run_sparse(*be, s, std::vector<std::int32_t>(2 * k, -1), k, q, kv);
@@ -60,20 +94,23 @@ TEST_P(EdgeTest, SparseAllMinusOneGivesZerosAndNegInfLse) {
 }
 
 TEST_P(EdgeTest, SparseDuplicatesCountTwiceAndInvisibleIndicesAreSkipped) {
-  COSTCURVE_BACKEND_WITH_OP_OR_SKIP(be, GetParam(), Op::sparse_decode);
+  COSTCURVE_BACKEND_OR_SKIP(be, GetParam());
   const std::uint64_t seed = test::fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
-  const MqaShape s = small_mqa(2, 40);  // queries at positions 38 and 39
+  const MqaShape s = small_mqa(*be, 2, 40);  // queries at positions 38 and 39
   const int k = 6;
-  const auto q = random_vector(2 * 4 * 24, seed), kv = random_vector(40 * 24, seed + 1);
+  auto q = random_vector(2 * 4 * 24, seed), kv = random_vector(40 * 24, seed + 1);
+  round_to(s.dtype, q);
+  round_to(s.dtype, kv);
+  const double tol = tolerance_of(s.dtype);
   // Query 0: 39 is in its future (invisible), 5 twice, 1000 out of range, -1 pad.
   // Query 1: the same list, but 39 is now visible.
   const std::vector<std::int32_t> idx = {5, 39, 5, -1, 1000, 12, 5, 39, 5, -1, 1000, 12};
   const auto got = run_sparse(*be, s, idx, k, q, kv);
   const auto want = ref::sparse(s, k, q.data(), kv.data(), idx.data());
   std::vector<float> out(got.out.begin(), got.out.end()), lse(got.lse.begin(), got.lse.end());
-  EXPECT_TRUE(ref::compare(out.data(), want.out).within(2e-5));
-  EXPECT_TRUE(ref::compare(lse.data(), want.lse).within(2e-5));
+  EXPECT_TRUE(ref::compare(out.data(), want.out).within(tol));
+  EXPECT_TRUE(ref::compare(lse.data(), want.lse).within(tol));
   // The reference itself: query 0 over {5, 5, 12} equals the explicit list without the skipped
   // ones.
   const std::vector<std::int32_t> explicit_idx = {5, 5, 12, -1, -1, -1, 5, 39, 5, 12, -1, -1};
@@ -147,21 +184,25 @@ TEST_P(EdgeTest, TopkLongRowsWithSpecialValuesAndAdversarialSamples) {
 }
 
 TEST_P(EdgeTest, IndexerPadsBeyondSequenceWithNegInfAndDefaultsScaleToOne) {
-  COSTCURVE_BACKEND_WITH_OP_OR_SKIP(be, GetParam(), Op::indexer);
+  COSTCURVE_BACKEND_OR_SKIP(be, GetParam());
   IndexerShape s;
   s.batch.s_q = 1;
   s.batch.seq_lens = {3, 10};
   s.batch.capacity = 16;
   s.heads = 2;
   s.dim = 4;
-  const auto q = random_vector(2 * 2 * 4, 5), w = random_vector(2 * 2, 6),
-             k = random_vector(2 * 16 * 4, 7);
-  Mirror<float> mq(*be, q), mw(*be, w), mk(*be, k), out(*be, test::nan_vector(2 * 16));
+  s.dtype = storage(*be, Op::indexer);
+  auto q = random_vector(2 * 2 * 4, 5), k = random_vector(2 * 16 * 4, 7);
+  const auto w = random_vector(2 * 2, 6);
+  round_to(s.dtype, q);
+  round_to(s.dtype, k);
+  Stored mq(*be, q, s.dtype), mk(*be, k, s.dtype);
+  Mirror<float> mw(*be, w), out(*be, test::nan_vector(2 * 16));
   be->indexer({s, mq.ptr(), mw.ptr(), mk.ptr(), nullptr, out.ptr()});
   be->synchronize();
   const auto& got = out.fetch();
   const auto want = ref::indexer(s, q.data(), w.data(), k.data(), nullptr);
-  EXPECT_TRUE(ref::compare(got.data(), want).within(2e-5));
+  EXPECT_TRUE(ref::compare(got.data(), want).within(tolerance_of(s.dtype)));
   for (int t = 3; t < 16; ++t) EXPECT_EQ(got[t], -kInf) << "position " << t;
   for (int t = 10; t < 16; ++t) EXPECT_EQ(got[16 + t], -kInf) << "position " << t;
 }

@@ -81,7 +81,9 @@ public:
   bool supports(Op op, DType dtype) const override {
     // bf16 is a storage format for attention and indexer inputs; arithmetic stays f32. Top-k
     // reads f32 logits and GEMM is OpenBLAS sgemm.
-    return dtype == DType::f32 || (dtype == DType::bf16 && op != Op::topk && op != Op::gemm);
+    // The indexer also reads fp8 e4m3 (DeepSeek-V3.2 stores its keys so).
+    return dtype == DType::f32 || (dtype == DType::bf16 && op != Op::topk && op != Op::gemm) ||
+           (dtype == DType::fp8_e4m3 && op == Op::indexer);
   }
   void dense_prefill(const DensePrefillArgs& a) override {
     cpu::dense_prefill(a, threads_);

@@ -17,9 +17,7 @@ constexpr int kKeyBlock = 512;
 void indexer(const IndexerArgs& a, int threads) {
   const IndexerShape& s = a.shape;
   check(s);
-  if (s.dtype != DType::f32 && s.dtype != DType::bf16)
-    throw OpError("cpu indexer supports f32 and bf16 storage only");
-  const bool bf16 = s.dtype == DType::bf16;
+  const DType dt = s.dtype;  // f32, bf16 or fp8 e4m3 storage; f32 arithmetic
   const Batch& bt = s.batch;
   const long H = s.heads, D = s.dim, cap = bt.capacity;
   const long tiles = (bt.s_q + kTokenTile - 1) / kTokenTile;
@@ -44,9 +42,9 @@ void indexer(const IndexerArgs& a, int threads) {
       if (n_vis > 0) {
         long ldq = 0, ldk = 0;
         const float* q = rows_f32(a.q, tok0 * H * D, D, static_cast<int>(n_tok * H),
-                                  static_cast<int>(D), bf16, qbuf, ldq);
+                                  static_cast<int>(D), dt, qbuf, ldq);
         const float* k =
-            rows_f32(a.k, (b * cap + k0) * D, D, n_vis, static_cast<int>(D), bf16, kbuf, ldk);
+            rows_f32(a.k, (b * cap + k0) * D, D, n_vis, static_cast<int>(D), dt, kbuf, ldk);
         sgemm(true, static_cast<int>(n_tok * H), n_vis, static_cast<int>(D), 1.0f, q, ldq, k, ldk,
               0.0f, dots.data(), n_vis);
       }

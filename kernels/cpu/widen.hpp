@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "kernels/bf16.hpp"
+#include "kernels/fp8.hpp"
+#include "kernels/ops.hpp"
 
 namespace costcurve::cpu {
 
@@ -20,6 +22,20 @@ inline const float* rows_f32(const void* base, long offset, long ld, int rows, i
   const bf16_bits* src = static_cast<const bf16_bits*>(base) + offset;
   for (int r = 0; r < rows; ++r)
     bf16_to_float(src + r * ld, &buf[static_cast<std::size_t>(r) * width], width);
+  ld_out = width;
+  return buf.data();
+}
+
+// As above for any storage dtype (f32, bf16 or fp8 e4m3).
+inline const float* rows_f32(const void* base, long offset, long ld, int rows, int width, DType t,
+                             std::vector<float>& buf, long& ld_out) {
+  if (t != DType::fp8_e4m3)
+    return rows_f32(base, offset, ld, rows, width, t == DType::bf16, buf, ld_out);
+  buf.resize(static_cast<std::size_t>(rows) * width);
+  const fp8_bits* src = static_cast<const fp8_bits*>(base) + offset;
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < width; ++c)
+      buf[static_cast<std::size_t>(r) * width + c] = fp8_to_float(src[r * ld + c]);
   ld_out = width;
   return buf.data();
 }

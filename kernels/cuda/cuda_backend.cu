@@ -1,12 +1,16 @@
-// CUDA backend. This first version owns device memory and GEMM (cuBLAS); the attention kernels
-// arrive with the CUDA issue and until then report that they are not implemented.
+// CUDA backend: device memory, events, the L2 flush, cuBLAS/cuBLASLt GEMMs; the attention,
+// indexer and top-k kernels live in their own files behind kernels/cuda/context.cuh.
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <memory>
 #include <string>
 
 #include "kernels/backend.hpp"
+#include "kernels/cuda/context.cuh"
 #include "kernels/cuda/cuda_check.hpp"
+#include "kernels/cuda/nvml.hpp"
 
 namespace costcurve {
 namespace {
@@ -17,17 +21,32 @@ __global__ void fill_kernel(float* p, long n, float value) {
     p[i] = value;
 }
 
+#define CUBLAS_CHECK(call)                                                                        \
+  do {                                                                                            \
+    const cublasStatus_t st_ = (call);                                                            \
+    if (st_ != CUBLAS_STATUS_SUCCESS)                                                             \
+      throw OpError(std::string(#call) + " failed: " + cublasGetStatusString(st_) + " at line " + \
+                    std::to_string(__LINE__));                                                    \
+  } while (0)
+
 class CudaBackend final : public Backend {
 public:
   CudaBackend() {
     CUDA_CHECK(cudaGetDevice(&device_));
     CUDA_CHECK(cudaGetDeviceProperties(&prop_, device_));
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    if (cublasCreate(&blas_) != CUBLAS_STATUS_SUCCESS) throw OpError("cublasCreate failed");
-    cublasSetStream(blas_, stream_);
+    ctx_ = std::make_unique<cuda::Context>(device_, stream_);
+    CUBLAS_CHECK(cublasCreate(&blas_));
+    CUBLAS_CHECK(cublasSetStream(blas_, stream_));
+    CUBLAS_CHECK(cublasLtCreate(&lt_));
+    char bus[32] = {};
+    if (cudaDeviceGetPCIBusId(bus, sizeof bus, device_) == cudaSuccess)
+      nvml_ = std::make_unique<cuda::Nvml>(bus);
   }
   ~CudaBackend() override {
     if (flush_) cudaFree(flush_);
+    ctx_.reset();
+    cublasLtDestroy(lt_);
     cublasDestroy(blas_);
     cudaStreamDestroy(stream_);
   }
@@ -35,8 +54,18 @@ public:
   BackendInfo info() const override {
     std::size_t free = 0, total = 0;
     cudaMemGetInfo(&free, &total);
-    return {"cuda", std::string(prop_.name), prop_.multiProcessorCount, total, free};
+    BackendInfo i{"cuda", std::string(prop_.name), prop_.multiProcessorCount, total, free};
+    int rt = 0, drv = 0;
+    cudaRuntimeGetVersion(&rt);
+    cudaDriverGetVersion(&drv);
+    i.runtime = "CUDA runtime " + version(rt) + ", driver API " + version(drv) + ", sm_" +
+                std::to_string(prop_.major) + std::to_string(prop_.minor);
+    i.driver = nvml_ ? nvml_->driver_version() : "";
+    if (i.driver.empty()) i.driver = "unknown (NVML not available)";
+    i.cache_bytes = static_cast<std::size_t>(prop_.l2CacheSize);
+    return i;
   }
+  DeviceState device_state() const override { return nvml_ ? nvml_->read() : DeviceState{}; }
   void* alloc(std::size_t bytes) override {
     void* p = nullptr;
     const cudaError_t e = cudaMalloc(&p, bytes ? bytes : 1);
@@ -82,35 +111,106 @@ public:
     CUDA_CHECK(cudaMemsetAsync(flush_, ++flush_round_, flush_bytes_, stream_));
   }
 
-  bool supports(Op op, DType dtype) const override { return op == Op::gemm && dtype == DType::f32; }
-  void dense_prefill(const DensePrefillArgs&) override { missing("dense_prefill"); }
-  void dense_decode(const DenseDecodeArgs&) override { missing("dense_decode"); }
-  void indexer(const IndexerArgs&) override { missing("indexer"); }
-  void topk(const TopkArgs&) override { missing("topk"); }
-  void sparse_prefill(const SparseArgs&) override { missing("sparse_prefill"); }
-  void sparse_decode(const SparseArgs&) override { missing("sparse_decode"); }
+  // bf16 tensor-core attention (fp32 accumulation); the indexer also reads fp8 e4m3; top-k reads
+  // f32 logits; GEMM in f32 (no tensor cores), bf16 and, from sm_89 on, fp8.
+  bool supports(Op op, DType dtype) const override {
+    switch (op) {
+      case Op::dense_prefill:
+      case Op::dense_decode:
+      case Op::sparse_prefill:
+      case Op::sparse_decode: return dtype == DType::bf16;
+      case Op::indexer: return dtype == DType::bf16 || dtype == DType::fp8_e4m3;
+      case Op::topk: return dtype == DType::f32;
+      case Op::gemm:
+        return dtype != DType::fp8_e4m3 || prop_.major * 10 + prop_.minor >= 89;
+    }
+    return false;
+  }
+  void dense_prefill(const DensePrefillArgs& a) override { cuda::dense_prefill(*ctx_, a); }
+  void dense_decode(const DenseDecodeArgs& a) override { cuda::dense_decode(*ctx_, a); }
+  void indexer(const IndexerArgs& a) override { cuda::indexer(*ctx_, a); }
+  void topk(const TopkArgs& a) override { cuda::topk(*ctx_, a); }
+  void sparse_prefill(const SparseArgs& a) override { cuda::sparse_attention(*ctx_, a); }
+  void sparse_decode(const SparseArgs& a) override { cuda::sparse_attention(*ctx_, a); }
 
+  // Row-major C[M][N] = A[M][K] B[N][K]^T is column-major C^T = B A^T with B read transposed:
+  // the "TN" layout, which cuBLASLt's fp8 kernels require.
   void gemm(const GemmArgs& a) override {
     check_gemm(a);
-    if (a.dtype != DType::f32) throw OpError("cuda gemm: only f32 so far");
+    if (a.m > INT32_MAX || a.n > INT32_MAX || a.k > INT32_MAX)
+      throw OpError("cuda gemm: m, n and k must each fit in 32 bits");
+    const int m = static_cast<int>(a.m), n = static_cast<int>(a.n), k = static_cast<int>(a.k);
     const float one = 1.0f, zero = 0.0f;
-    // Row-major C = A B is column-major C^T = B^T A^T.
-    const cublasStatus_t st =
-        cublasSgemm(blas_, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(a.n), static_cast<int>(a.m),
-                    static_cast<int>(a.k), &one, a.b, static_cast<int>(a.n), a.a,
-                    static_cast<int>(a.k), &zero, a.c, static_cast<int>(a.n));
-    if (st != CUBLAS_STATUS_SUCCESS)
-      throw OpError("cublasSgemm failed: status " + std::to_string(st));
+    switch (a.dtype) {
+      case DType::f32:
+        CUBLAS_CHECK(cublasSgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one,
+                                 static_cast<const float*>(a.b), k, static_cast<const float*>(a.a),
+                                 k, &zero, a.c, n));
+        return;
+      case DType::bf16:
+        CUBLAS_CHECK(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &one, a.b, CUDA_R_16BF,
+                                  k, a.a, CUDA_R_16BF, k, &zero, a.c, CUDA_R_32F, n,
+                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        return;
+      case DType::fp8_e4m3: gemm_fp8(m, n, k, a); return;
+    }
   }
 
 private:
-  [[noreturn]] static void missing(const char* op) {
-    throw OpError(std::string("cuda ") + op + " is not implemented yet");
+  static std::string version(int v) {
+    return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
+  }
+
+  void gemm_fp8(int m, int n, int k, const GemmArgs& a) {
+    if (!supports(Op::gemm, DType::fp8_e4m3))
+      throw OpError("cuda gemm: fp8 needs compute capability 8.9 or newer");
+    if (k % 16 != 0)
+      throw OpError("cuda gemm: fp8 needs k to be a multiple of 16 (cuBLASLt alignment)");
+    const float one = 1.0f, zero = 0.0f;
+    cublasLtMatmulDesc_t op = nullptr;
+    cublasLtMatrixLayout_t lb = nullptr, la = nullptr, lc = nullptr;
+    cublasLtMatmulPreference_t pref = nullptr;
+    auto cleanup = [&] {
+      if (pref) cublasLtMatmulPreferenceDestroy(pref);
+      if (lc) cublasLtMatrixLayoutDestroy(lc);
+      if (la) cublasLtMatrixLayoutDestroy(la);
+      if (lb) cublasLtMatrixLayoutDestroy(lb);
+      if (op) cublasLtMatmulDescDestroy(op);
+    };
+    try {
+      CUBLAS_CHECK(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+      const cublasOperation_t t = CUBLAS_OP_T, nt = CUBLAS_OP_N;
+      CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof t));
+      CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &nt, sizeof nt));
+      // First operand: B stored [N][K] row-major = column-major K x N, read transposed.
+      CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb, CUDA_R_8F_E4M3, k, n, k));
+      CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la, CUDA_R_8F_E4M3, k, m, k));
+      CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, n, m, n));
+      const std::size_t ws_bytes = std::size_t{32} << 20;
+      void* ws = ctx_->scratch(ws_bytes, 3);
+      CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+      CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
+          pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof ws_bytes));
+      cublasLtMatmulHeuristicResult_t heur{};
+      int found = 0;
+      CUBLAS_CHECK(
+          cublasLtMatmulAlgoGetHeuristic(lt_, op, lb, la, lc, lc, pref, 1, &heur, &found));
+      if (found == 0) throw OpError("cuda gemm: cuBLASLt offers no fp8 algorithm for this shape");
+      CUBLAS_CHECK(cublasLtMatmul(lt_, op, &one, a.b, lb, a.a, la, &zero, a.c, lc, a.c, lc,
+                                  &heur.algo, ws, ws_bytes, stream_));
+    } catch (...) {
+      cleanup();
+      throw;
+    }
+    cleanup();
   }
   int device_ = 0;
   cudaDeviceProp prop_{};
   cudaStream_t stream_ = nullptr;
   cublasHandle_t blas_ = nullptr;
+  cublasLtHandle_t lt_ = nullptr;
+  std::unique_ptr<cuda::Context> ctx_;
+  std::unique_ptr<cuda::Nvml> nvml_;
   void* flush_ = nullptr;
   std::size_t flush_bytes_ = 0;
   int flush_round_ = 0;

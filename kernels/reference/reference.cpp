@@ -21,6 +21,9 @@ inline double load(float x) {
 inline double load(bf16_bits x) {
   return bf16_to_float(x);
 }
+inline double load(fp8_bits x) {
+  return fp8_to_float(x);
+}
 
 template <class T>
 double dot(const T* a, const T* b, int n) {
@@ -97,6 +100,8 @@ template Attention dense_prefill<float>(const DensePrefillShape&, const float*, 
                                         const float*, const TokenMask*);
 template Attention dense_prefill<bf16_bits>(const DensePrefillShape&, const bf16_bits*,
                                             const bf16_bits*, const bf16_bits*, const TokenMask*);
+template Attention dense_prefill<fp8_bits>(const DensePrefillShape&, const fp8_bits*,
+                                           const fp8_bits*, const fp8_bits*, const TokenMask*);
 
 template <class T>
 Attention dense_decode(const MqaShape& s, const T* q, const T* kv, const TokenMask* only) {
@@ -168,6 +173,7 @@ std::vector<double> indexer(const IndexerShape& s, const T* q, const float* w, c
                                           const float*, const TokenMask*);
 COSTCURVE_INSTANTIATE(float)
 COSTCURVE_INSTANTIATE(bf16_bits)
+COSTCURVE_INSTANTIATE(fp8_bits)
 #undef COSTCURVE_INSTANTIATE
 
 std::vector<std::int32_t> topk(const Batch& bt, int k, const float* logits, const TokenMask* only) {
@@ -197,16 +203,20 @@ std::vector<std::int32_t> topk(const Batch& bt, int k, const float* logits, cons
   return out;
 }
 
-std::vector<double> gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
-                         const float* b) {
+template <class T>
+std::vector<double> gemm(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, const T* b) {
   std::vector<double> c(m * n, 0.0);
+#pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < m; ++i)
-    for (std::int64_t p = 0; p < k; ++p) {
-      const double x = a[i * k + p];
-      for (std::int64_t j = 0; j < n; ++j) c[i * n + j] += x * b[p * n + j];
-    }
+    for (std::int64_t j = 0; j < n; ++j) c[i * n + j] = dot(a + i * k, b + j * k, static_cast<int>(k));
   return c;
 }
+template std::vector<double> gemm<float>(std::int64_t, std::int64_t, std::int64_t, const float*,
+                                         const float*);
+template std::vector<double> gemm<bf16_bits>(std::int64_t, std::int64_t, std::int64_t,
+                                             const bf16_bits*, const bf16_bits*);
+template std::vector<double> gemm<fp8_bits>(std::int64_t, std::int64_t, std::int64_t,
+                                            const fp8_bits*, const fp8_bits*);
 
 Error compare(const float* got, const std::vector<double>& ref) {
   Error e;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/bf16.hpp"
+#include "kernels/fp8.hpp"
 #include "kernels/ops.hpp"
 
 namespace costcurve::ref {
@@ -20,7 +21,7 @@ struct Attention {
 // indexer) or INT32_MIN (top-k), which compare() skips.
 using TokenMask = std::vector<char>;
 
-// T: float, or bf16_bits for bf16 storage (the reference widens each element exactly).
+// T: float, bf16_bits or fp8_bits (storage; the reference widens each element exactly).
 template <class T>
 Attention dense_prefill(const DensePrefillShape& s, const T* q, const T* k, const T* v,
                         const TokenMask* only = nullptr);
@@ -36,8 +37,9 @@ std::vector<double> indexer(const IndexerShape& s, const T* q, const float* w, c
 // By a full sort under the documented rule (kernels/ops.hpp): ascending positions, -1 pads.
 std::vector<std::int32_t> topk(const Batch& b, int k, const float* logits,
                                const TokenMask* only = nullptr);
-std::vector<double> gemm(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
-                         const float* b);
+// C = A B^T with B stored [N][K] (as GemmArgs).
+template <class T>
+std::vector<double> gemm(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, const T* b);
 
 // How far a kernel's output is from the reference.
 struct Error {
