@@ -1,0 +1,109 @@
+#!/bin/sh
+# Everything costcurve does on a bare GPU machine, in one go: build with CUDA for Hopper, run the
+# test suite (GPU tests for real), compute-sanitizer (memcheck, racecheck) over the CUDA tests,
+# check every CUDA kernel against the float64 reference, measure the ceilings, and sweep the two
+# DeepSeek scenarios on the CUDA backend. Logs and results go to $OUT (default /tmp/gpu-run).
+#
+#   COSTCURVE_GIT_SHA=<sha> sh tools/gpu-run.sh [STAGE...]
+#
+# STAGE: build test sanitize validate ceilings sweep (default: all, in that order).
+# BUDGET_S (default 560): the sweeps stop cleanly before the run has taken this many seconds; a
+# sweep cut short resumes next time from results/$RESULTS_NAME/, where the partial results of an
+# earlier run are looked for (copy them there and run again).
+# Header-only packages missing on the GPU machine travel in .deps (CLI11 unpacked from Debian's
+# package with dpkg -x); the tree may arrive without .git, hence COSTCURVE_GIT_SHA.
+set -eu
+cd "$(dirname "$0")/.."
+out=${OUT:-/tmp/gpu-run}
+budget=${BUDGET_S:-560}
+name=${RESULTS_NAME:-h100}
+start=$(date +%s)
+stages=${*:-build test sanitize validate ceilings sweep}
+mkdir -p "$out/logs"
+summary="$out/summary.txt"
+: >"$summary"
+say() { echo "$*" | tee -a "$summary"; }
+has() { case " $stages " in *" $1 "*) return 0 ;; esac; return 1; }
+left() { echo $((budget - ($(date +%s) - start))); }
+bin=build-gpu
+
+{
+  nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,clocks.max.sm,power.limit,temperature.gpu --format=csv
+  nvcc --version | tail -2
+  nproc
+} >"$out/logs/device.txt" 2>&1 || true
+say "device: $(sed -n 2p "$out/logs/device.txt")"
+
+if has build; then
+  gen=""
+  command -v ninja >/dev/null 2>&1 && gen="-G Ninja"
+  cli11=""
+  [ -d .deps/cli11 ] && cli11="-DCLI11_DIR=$PWD/.deps/cli11/usr/share/cmake/CLI11"
+  # shellcheck disable=SC2086
+  cmake -S . -B $bin $gen -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a $cli11 \
+    >"$out/logs/configure.log" 2>&1 || { tail -30 "$out/logs/configure.log"; exit 1; }
+  cmake --build $bin -j "$(nproc)" >"$out/logs/build.log" 2>&1 || {
+    grep -E "error|Error" "$out/logs/build.log" | head -30
+    exit 1
+  }
+  ./$bin/costcurve version >>"$out/logs/device.txt"
+  say "build: ok ($(($(date +%s) - start)) s)"
+fi
+
+rc=0
+if has test; then
+  (cd $bin && ctest -j 8 --timeout 300 >"$out/logs/ctest.log" 2>&1) || rc=1
+  say "ctest: $(grep -E 'tests passed|tests failed' "$out/logs/ctest.log")"
+  grep -E "\(Failed\)|\(Timeout\)" "$out/logs/ctest.log" | head -20 | tee -a "$summary" || true
+  ./$bin/costcurve_tests --gtest_filter='*cuda*:*Cuda*:*/1' >"$out/logs/cuda-tests.log" 2>&1 || rc=1
+  say "cuda tests: $(grep -cE '^\[       OK' "$out/logs/cuda-tests.log") ok," \
+    "$(grep -cE '^\[  SKIPPED' "$out/logs/cuda-tests.log") skipped," \
+    "$(grep -cE '^\[  FAILED  \] [A-Z]' "$out/logs/cuda-tests.log") failed"
+  grep -E "^\[  FAILED  \] [A-Z]|Failure|rel_l2" "$out/logs/cuda-tests.log" | head -30 | tee -a "$summary" || true
+fi
+
+if has sanitize; then
+  san=/usr/local/cuda/bin/compute-sanitizer
+  [ -x $san ] || san=$(command -v compute-sanitizer || echo "")
+  if [ -n "$san" ]; then
+    for tool in memcheck racecheck; do
+      timeout 200 "$san" --tool $tool --error-exitcode 3 ./$bin/costcurve_tests \
+        --gtest_filter='AllOps/KernelTest.*/cuda_*:Backends/EdgeTest.*/1' \
+        >"$out/logs/sanitizer-$tool.log" 2>&1 && s=clean || s="exit $?"
+      say "compute-sanitizer $tool: $s; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/logs/sanitizer-$tool.log" | tail -1)"
+    done
+  else
+    say "compute-sanitizer: not found"
+  fi
+fi
+
+if has validate; then
+  ./$bin/costcurve validate --backend cuda >"$out/logs/validate-cuda.txt" 2>&1 || rc=1
+  tail -25 "$out/logs/validate-cuda.txt" | tee -a "$summary"
+fi
+
+if has ceilings; then
+  ./$bin/costcurve ceilings --backend cuda --out "$out/ceilings-cuda.json" >"$out/logs/ceilings.txt" 2>&1 || rc=1
+  tee -a "$summary" <"$out/logs/ceilings.txt"
+fi
+
+if has sweep; then
+  for s in deepseek-v3.1-terminus deepseek-v3.2; do
+    dst="$out/$s.json"
+    [ -f "results/$name/$s.json" ] && cp "results/$name/$s.json" "$dst"
+    t=$(left)
+    if [ "$t" -le 20 ]; then
+      say "sweep $s: no time left"
+      continue
+    fi
+    # SIGINT first: the sweep finishes the file it is writing; every finished point is kept.
+    timeout -s INT -k 15 "$t" ./$bin/costcurve sweep "scenarios/$s.json" --backend cuda \
+      --out "$dst" --resume >"$out/logs/sweep-$s.log" 2>&1 && st=done || st="stopped (exit $?)"
+    say "sweep $s: $st; $(grep -cE '"status": "ok"' "$dst" 2>/dev/null || echo 0) points ok"
+    tail -3 "$out/logs/sweep-$s.log" | tee -a "$summary"
+  done
+fi
+
+tar -C "$out" -czf "$out/logs.tgz" logs && rm -rf "$out/logs"
+say "total $(($(date +%s) - start)) s"
+exit $rc
