@@ -246,12 +246,16 @@ public:
   void setup(std::uint64_t seed) override {
     const Batch& b = shape_.batch;
     const std::size_t rows = b.query_rows() * shape_.heads;
-    q_.alloc(be_, rows * shape_.d_latent, shape_.dtype);
+    q_.alloc(be_, rows * shape_.d_latent, q_dtype());
     kv_.alloc(be_, b.batch() * b.capacity * shape_.d_latent, shape_.dtype);
     out_.alloc(be_, rows * shape_.d_v);
     lse_.alloc(be_, rows);
     q_.fill(seed, 0, -1, 1);
     kv_.fill(seed, 1, -1, 1);
+    if (fp8()) {  // per-token scales of the fp8 cache
+      kv_scale_.alloc(be_, b.batch() * b.capacity);
+      fill_uniform(kv_scale_, seed, 4, 0.5f, 2.0f);
+    }
     Rng rng(seed);
     setup_extra(rng);
     poison();
@@ -272,17 +276,23 @@ public:
 
 protected:
   virtual void setup_extra(Rng&) {}
+  // An fp8 cache comes with bf16 queries and a scale per token.
+  bool fp8() const { return shape_.dtype == DType::fp8_e4m3; }
+  DType q_dtype() const { return fp8() ? DType::bf16 : shape_.dtype; }
+  double kv_bytes_per_token() const {
+    return dsize(shape_.dtype) * shape_.d_latent + (fp8() ? 4.0 : 0.0);
+  }
   virtual ref::Attention reference(const std::vector<char>* only) const = 0;
   std::size_t base_memory() const {
     const Batch& b = shape_.batch;
-    const auto in = static_cast<std::size_t>(dsize(shape_.dtype));
-    return in * (b.query_rows() * shape_.heads * shape_.d_latent +
-                 b.batch() * b.capacity * shape_.d_latent) +
-           4 * b.query_rows() * shape_.heads * (shape_.d_v + 1);
+    return static_cast<std::size_t>(dsize(q_dtype()) * b.query_rows() * shape_.heads *
+                                        shape_.d_latent +
+                                    kv_bytes_per_token() * b.batch() * b.capacity +
+                                    4.0 * b.query_rows() * shape_.heads * (shape_.d_v + 1));
   }
   MqaShape shape_;
   Input q_, kv_;
-  Array<float> out_, lse_;
+  Array<float> out_, lse_, kv_scale_;
 };
 
 class DenseDecodeProblem final : public MqaProblem {
@@ -327,9 +337,9 @@ public:
     return 2.0 * shape_.heads * (shape_.d_latent + shape_.d_v) * pairs();
   }
   double bytes() const override {
-    return dsize(shape_.dtype) *
-               (pairs() * shape_.d_latent +
-                shape_.batch.query_rows() * shape_.heads * (shape_.d_latent + shape_.d_v)) +
+    return pairs() * kv_bytes_per_token() +
+           dsize(q_dtype()) * shape_.batch.query_rows() * shape_.heads *
+               (shape_.d_latent + shape_.d_v) +
            4.0 * shape_.batch.query_rows() * top_k_;
   }
   std::size_t memory() const override {
@@ -341,7 +351,8 @@ public:
            std::min<double>(top_k_, b.query_pos(t / b.s_q, t % b.s_q) + 1);
   }
   void run() override {
-    const SparseArgs a{shape_, top_k_, q_.ptr(), kv_.ptr(), idx_.ptr(), out_.ptr(), lse_.ptr()};
+    const SparseArgs a{shape_,     top_k_,     q_.ptr(),   kv_.ptr(),
+                       idx_.ptr(), out_.ptr(), lse_.ptr(), fp8() ? kv_scale_.ptr() : nullptr};
     if (spec_.op == Op::sparse_prefill)
       be_.sparse_prefill(a);
     else
@@ -377,6 +388,9 @@ private:
     idx_.upload();
   }
   ref::Attention reference(const std::vector<char>* only) const override {
+    if (fp8())
+      return ref::sparse_fp8(shape_, top_k_, q_.h.host.data(), kv_.e.host.data(),
+                             kv_scale_.host.data(), idx_.host.data(), only);
     return typed(
         [&](auto q, auto kv) { return ref::sparse(shape_, top_k_, q, kv, idx_.host.data(), only); },
         q_, kv_);
@@ -531,8 +545,8 @@ public:
   }
   Validation check_outputs(const std::vector<char>*) override {
     c_.download();
-    const auto r = typed(
-        [&](auto a, auto b) { return ref::gemm(spec_.m, spec_.n, spec_.k, a, b); }, a_, b_);
+    const auto r =
+        typed([&](auto a, auto b) { return ref::gemm(spec_.m, spec_.n, spec_.k, a, b); }, a_, b_);
     Validation v = start_validation(spec_.dtype);
     accumulate(v, ref::compare(c_.host.data(), r), "C");
     return v;

@@ -9,12 +9,32 @@ namespace costcurve {
 
 using fp8_bits = std::uint8_t;
 
+namespace detail {
+constexpr float pow2(int e) {
+  float r = 1.0f;
+  for (; e > 0; --e) r *= 2.0f;
+  for (; e < 0; ++e) r *= 0.5f;
+  return r;
+}
+// Every code's value, computed at compile time: decoding is one load (the references decode
+// billions of elements at long contexts).
+struct Fp8Table {
+  float v[256] = {};
+  constexpr Fp8Table() {
+    for (int b = 0; b < 256; ++b) {
+      const int e = (b >> 3) & 0xf, m = b & 7;
+      const float mag =
+          e == 0 ? static_cast<float>(m) * pow2(-9) : static_cast<float>(8 + m) * pow2(e - 10);
+      v[b] = (b & 0x80) ? -mag : mag;
+    }
+  }
+};
+inline constexpr Fp8Table kFp8Table{};
+}  // namespace detail
+
 inline float fp8_to_float(fp8_bits b) {
-  const int e = (b >> 3) & 0xf, m = b & 7;
-  if (e == 0xf && m == 7) return std::nanf("");
-  const float mag = e == 0 ? std::ldexp(static_cast<float>(m), -9)
-                           : std::ldexp(1.0f + static_cast<float>(m) / 8.0f, e - 7);
-  return (b & 0x80) ? -mag : mag;
+  if ((b & 0x7f) == 0x7f) return std::nanf("");
+  return detail::kFp8Table.v[b];
 }
 
 // Round to nearest even, saturating at +-448 (CUDA's __NV_SATFINITE); NaN stays NaN.

@@ -85,7 +85,9 @@ struct DensePrefillArgs {
 };
 
 // 2./5. MQA-mode MLA attention: H query heads of d_latent against one shared latent per token;
-// values are the first d_v dims of the latent.
+// values are the first d_v dims of the latent. dtype is the storage of q and the cache (f32 or
+// bf16); fp8_e4m3 (sparse attention only) means an fp8 e4m3 cache with one f32 scale per token
+// (SparseArgs::kv_scale; the token's latent is scale * stored) and bf16 queries.
 struct MqaShape {
   Batch batch;
   int heads = 128;
@@ -114,6 +116,7 @@ struct SparseArgs {
   const std::int32_t* indices = nullptr;  // [B][s_q][top_k]
   float* out = nullptr;                   // [B][s_q][H][d_v]
   float* lse = nullptr;                   // [B][s_q][H] (required)
+  const float* kv_scale = nullptr;        // [B][capacity], fp8 cache only (required there)
 };
 
 // 3. Lightning indexer: I[t,s] = k_scale[s] * sum_j w[t,j] * ReLU(q[t,j] . k[s]) for visible s.

@@ -128,6 +128,18 @@ std::vector<Case> cases() {
     s.index_heads = 5, s.index_dim = 24;
     c.push_back({"indexer_fp8_odd_dims", s});
   }
+  // sparse attention over an fp8 e4m3 cache with per-token scales (bf16 queries)
+  {
+    ProblemSpec s = with(Op::sparse_decode, ragged(2, {2, 300, 3000}, 3000));
+    s.dtype = DType::fp8_e4m3;
+    c.push_back({"sparse_decode_fp8_cache", s});
+    s.op = Op::sparse_prefill;
+    s.batch = B::prefill_chunk(2044, 8);  // rows on both sides of k = 2048
+    c.push_back({"sparse_prefill_fp8_cache", s});
+    s.top_k = 100;
+    s.heads = 7, s.d_latent = 40, s.d_v_latent = 9;
+    c.push_back({"sparse_prefill_fp8_cache_odd_dims", s});
+  }
   // gemm, C = A B^T; fp8 needs k (and, for cuBLASLt, n) aligned
   for (DType t : {DType::f32, DType::bf16}) {
     for (auto [m, n, k] : {std::tuple{1, 1, 1}, {33, 65, 17}, {256, 300, 129}}) {
@@ -143,9 +155,8 @@ std::vector<Case> cases() {
     ProblemSpec s;
     s.op = Op::gemm;
     s.m = m, s.n = n, s.k = k, s.dtype = DType::fp8_e4m3;
-    c.push_back({"gemm_fp8_" + std::to_string(m) + "x" + std::to_string(n) + "x" +
-                     std::to_string(k),
-                 s});
+    c.push_back(
+        {"gemm_fp8_" + std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k), s});
   }
   return c;
 }

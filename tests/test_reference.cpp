@@ -59,10 +59,10 @@ TEST(Reference, GemmTakesBAsRowsOfK) {
 
 TEST(Reference, Fp8E4m3DecodesEveryCodeAndRoundsToNearestEven) {
   EXPECT_EQ(fp8_to_float(0x00), 0.0f);
-  EXPECT_EQ(fp8_to_float(0x01), 0x1p-9f);   // smallest subnormal
-  EXPECT_EQ(fp8_to_float(0x08), 0x1p-6f);   // smallest normal
+  EXPECT_EQ(fp8_to_float(0x01), 0x1p-9f);  // smallest subnormal
+  EXPECT_EQ(fp8_to_float(0x08), 0x1p-6f);  // smallest normal
   EXPECT_EQ(fp8_to_float(0x38), 1.0f);
-  EXPECT_EQ(fp8_to_float(0x7e), 448.0f);    // largest finite
+  EXPECT_EQ(fp8_to_float(0x7e), 448.0f);  // largest finite
   EXPECT_EQ(fp8_to_float(0xb8), -1.0f);
   EXPECT_TRUE(std::isnan(fp8_to_float(0x7f)));
   for (int c = 0; c < 256; ++c) {  // every finite code survives a round trip
@@ -74,7 +74,7 @@ TEST(Reference, Fp8E4m3DecodesEveryCodeAndRoundsToNearestEven) {
   EXPECT_EQ(float_to_fp8(1.1875f), 0x3a);  // halfway between 1.125 and 1.25: to even (1.25)
   EXPECT_EQ(float_to_fp8(1e6f), 0x7e);     // saturates
   EXPECT_EQ(float_to_fp8(-1e6f), 0xfe);
-  EXPECT_EQ(float_to_fp8(0x1p-11f), 0x00);  // below half the smallest subnormal
+  EXPECT_EQ(float_to_fp8(0x1p-11f), 0x00);   // below half the smallest subnormal
   EXPECT_EQ(float_to_fp8(0x1.fp-7f), 0x08);  // a subnormal that rounds up to the smallest normal
   EXPECT_TRUE(std::isnan(fp8_to_float(float_to_fp8(std::nanf("")))));
 }

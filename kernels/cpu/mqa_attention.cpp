@@ -133,7 +133,12 @@ void dense_decode(const DenseDecodeArgs& a, int threads) {
 
 void sparse_attention(const SparseArgs& a, int threads) {
   const MqaShape& s = a.shape;
-  const bool bf16 = check_mqa(s, "sparse attention");
+  // fp8 cache: bf16 queries, each gathered latent row widened and scaled by its token's scale.
+  const bool fp8 = s.dtype == DType::fp8_e4m3;
+  if (fp8 && !a.kv_scale) throw OpError("sparse attention with an fp8 cache needs kv_scale");
+  MqaShape checked = s;
+  if (fp8) checked.dtype = DType::bf16;
+  const bool bf16 = check_mqa(checked, "sparse attention");
   check_topk(s.batch, a.top_k);
   if (!a.lse) throw OpError("sparse attention needs an lse output");
   const Batch& bt = s.batch;
@@ -166,7 +171,11 @@ void sparse_attention(const SparseArgs& a, int threads) {
           const long t = list[j];
           if (t < 0 || t > pos) continue;
           float* dst = &gathered[n * dl];
-          if (bf16)
+          if (fp8) {
+            const fp8_bits* src = static_cast<const fp8_bits*>(a.kv) + cache + t * dl;
+            const float sc = a.kv_scale[b * bt.capacity + t];
+            for (long d = 0; d < dl; ++d) dst[d] = fp8_to_float(src[d]) * sc;
+          } else if (bf16)
             bf16_to_float(static_cast<const bf16_bits*>(a.kv) + cache + t * dl, dst, dl);
           else
             std::memcpy(dst, static_cast<const float*>(a.kv) + cache + t * dl, dl * sizeof(float));

@@ -10,6 +10,7 @@
 // Long key ranges are split across blocks (split-KV) when the grid would not fill the GPU; a second
 // kernel merges the splits exactly through their log-sum-exps.
 #include <cuda_bf16.h>
+#include <cuda_fp8.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -30,8 +31,10 @@ enum class Mode : int { prefill, mqa_dense, mqa_sparse };
 struct Params {
   Mode mode;
   const bf16* q;
-  const bf16* k;  // MQA: the latent cache
-  const bf16* v;  // prefill only
+  const bf16* k;           // MQA: the latent cache
+  const bf16* v;           // prefill only
+  const std::uint8_t* k8;  // MQA with an fp8 e4m3 cache: the cache, and one scale per token
+  const float* kscale;
   const std::int32_t* idx;
   int top_k;
   const std::int32_t* seq_lens;
@@ -91,6 +94,32 @@ __device__ __forceinline__ void stage_row_chunk(bf16* dst, const bf16* src, int 
     dst[e] = (src && c0 + e < width) ? src[c0 + e] : __float2bfloat16(0.0f);
 }
 
+// The same from an fp8 e4m3 row, each element times the token's scale (rounded once, to bf16).
+__device__ __forceinline__ void stage_row_chunk_fp8(bf16* dst, const std::uint8_t* src, float scale,
+                                                    int c0, int width, bool vec) {
+  if (src && vec && c0 + 8 <= width) {
+    const uint2 raw = *reinterpret_cast<const uint2*>(src + c0);
+    const std::uint8_t* b = reinterpret_cast<const std::uint8_t*>(&raw);
+#pragma unroll
+    for (int e = 0; e < 8; e += 2) {
+      const __half2_raw h2 = __nv_cvt_fp8x2_to_halfraw2(
+          static_cast<__nv_fp8x2_storage_t>(b[e] | (b[e + 1] << 8)), __NV_E4M3);
+      const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&h2));
+      *reinterpret_cast<__nv_bfloat162*>(dst + e) = __floats2bfloat162_rn(f.x * scale, f.y * scale);
+    }
+    return;
+  }
+#pragma unroll
+  for (int e = 0; e < 8; ++e) {
+    float x = 0.0f;
+    if (src && c0 + e < width) {
+      const __half_raw h = __nv_cvt_fp8_to_halfraw(src[c0 + e], __NV_E4M3);
+      x = __half2float(*reinterpret_cast<const __half*>(&h)) * scale;
+    }
+    dst[e] = __float2bfloat16(x);
+  }
+}
+
 // DQK: shared-memory width of Q and K (>= d_qk, multiple of 16); DV: value columns per block;
 // NK: keys per tile; COLW: column warps per row group; SEPV: values come from their own tensor.
 template <int DQK, int DV, int NK, int COLW, bool SEPV>
@@ -106,7 +135,7 @@ struct Tile {
   static_assert(DQK % 16 == 0 && DV % (16 * COLW) == 0 && NK % 16 == 0, "tile shape");
 };
 
-template <int DQK, int DV, int NK, int COLW, bool SEPV>
+template <int DQK, int DV, int NK, int COLW, bool SEPV, bool KV8>
 __global__ void __launch_bounds__(Tile<DQK, DV, NK, COLW, SEPV>::kThreads)
     attention_kernel(const Params p) {
   using T = Tile<DQK, DV, NK, COLW, SEPV>;
@@ -198,12 +227,18 @@ __global__ void __launch_bounds__(Tile<DQK, DV, NK, COLW, SEPV>::kThreads)
       for (int c = tid; c < NK * chunks; c += T::kThreads) {
         const int r = c / chunks, c0 = (c % chunks) * 8;
         const int kp = sPos[r];
-        const bf16* src = nullptr;
-        if (kp >= 0)
-          src = p.k + (p.mode == Mode::prefill
-                           ? ((static_cast<long>(b) * p.cap + kp) * H + h) * p.d_qk
-                           : (static_cast<long>(b) * p.cap + kp) * p.d_qk);
-        stage_row_chunk<T::kThreads>(sK + r * T::LDQ + c0, src, c0, p.d_qk, p.vec_qk);
+        if constexpr (KV8) {
+          const long key = static_cast<long>(b) * p.cap + kp;
+          stage_row_chunk_fp8(sK + r * T::LDQ + c0, kp >= 0 ? p.k8 + key * p.d_qk : nullptr,
+                              kp >= 0 ? p.kscale[key] : 0.0f, c0, p.d_qk, p.vec_qk);
+        } else {
+          const bf16* src = nullptr;
+          if (kp >= 0)
+            src = p.k + (p.mode == Mode::prefill
+                             ? ((static_cast<long>(b) * p.cap + kp) * H + h) * p.d_qk
+                             : (static_cast<long>(b) * p.cap + kp) * p.d_qk);
+          stage_row_chunk<T::kThreads>(sK + r * T::LDQ + c0, src, c0, p.d_qk, p.vec_qk);
+        }
       }
       if constexpr (SEPV) {
         constexpr int vchunks = DV / 8;
@@ -349,10 +384,10 @@ bool aligned16(const void* ptr, int row_elems) {
   return reinterpret_cast<std::uintptr_t>(ptr) % 16 == 0 && row_elems % 8 == 0;
 }
 
-template <int DQK, int DV, int NK, int COLW, bool SEPV>
+template <int DQK, int DV, int NK, int COLW, bool SEPV, bool KV8 = false>
 void launch(Context& ctx, Params p, dim3 base_grid, long max_keys, const char* what) {
   using T = Tile<DQK, DV, NK, COLW, SEPV>;
-  auto kernel = attention_kernel<DQK, DV, NK, COLW, SEPV>;
+  auto kernel = attention_kernel<DQK, DV, NK, COLW, SEPV, KV8>;
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                   static_cast<int>(T::kSmem)));
   int per_sm = 0;
@@ -470,14 +505,26 @@ void sparse_attention(Context& ctx, const SparseArgs& a) {
   const MqaShape& s = a.shape;
   check(s);
   check_topk(s.batch, a.top_k);
-  require_bf16(s.dtype, "sparse attention");
+  const bool fp8 = s.dtype == DType::fp8_e4m3;
+  if (!fp8) require_bf16(s.dtype, "sparse attention");
+  if (fp8 && !a.kv_scale) throw OpError("cuda sparse attention: an fp8 cache needs kv_scale");
   if (!a.lse) throw OpError("cuda sparse attention: lse is required");
   Params p = mqa_params(ctx, s, a.q, a.kv, a.out, a.lse, Mode::mqa_sparse);
   p.idx = a.indices;
   p.top_k = a.top_k;
   const dim3 grid(static_cast<unsigned>((s.heads + kRows - 1) / kRows),
                   static_cast<unsigned>(s.batch.query_rows()));
-  launch<kMqaDqk, kMqaDv, 32, 2, false>(ctx, p, grid, a.top_k, "sparse attention");
+  if (fp8) {
+    p.k = nullptr;
+    p.k8 = static_cast<const std::uint8_t*>(a.kv);
+    p.kscale = a.kv_scale;
+    // 8-byte loads of the fp8 rows, 16-byte ones of the bf16 queries.
+    p.vec_qk = aligned16(a.q, s.d_latent) && reinterpret_cast<std::uintptr_t>(a.kv) % 8 == 0 &&
+               s.d_latent % 8 == 0;
+    launch<kMqaDqk, kMqaDv, 32, 2, false, true>(ctx, p, grid, a.top_k, "sparse attention");
+  } else {
+    launch<kMqaDqk, kMqaDv, 32, 2, false>(ctx, p, grid, a.top_k, "sparse attention");
+  }
 }
 
 }  // namespace costcurve::cuda

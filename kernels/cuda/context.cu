@@ -1,7 +1,7 @@
-#include "kernels/cuda/context.cuh"
-
 #include <algorithm>
 #include <string>
+
+#include "kernels/cuda/context.cuh"
 
 namespace costcurve::cuda {
 

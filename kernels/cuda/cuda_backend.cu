@@ -111,18 +111,18 @@ public:
     CUDA_CHECK(cudaMemsetAsync(flush_, ++flush_round_, flush_bytes_, stream_));
   }
 
-  // bf16 tensor-core attention (fp32 accumulation); the indexer also reads fp8 e4m3; top-k reads
+  // bf16 tensor-core attention (fp32 accumulation), sparse also over an fp8 e4m3 cache; the
+  // indexer reads bf16 or fp8 e4m3; top-k reads
   // f32 logits; GEMM in f32 (no tensor cores), bf16 and, from sm_89 on, fp8.
   bool supports(Op op, DType dtype) const override {
     switch (op) {
       case Op::dense_prefill:
-      case Op::dense_decode:
+      case Op::dense_decode: return dtype == DType::bf16;
       case Op::sparse_prefill:
-      case Op::sparse_decode: return dtype == DType::bf16;
+      case Op::sparse_decode: return dtype == DType::bf16 || dtype == DType::fp8_e4m3;
       case Op::indexer: return dtype == DType::bf16 || dtype == DType::fp8_e4m3;
       case Op::topk: return dtype == DType::f32;
-      case Op::gemm:
-        return dtype != DType::fp8_e4m3 || prop_.major * 10 + prop_.minor >= 89;
+      case Op::gemm: return dtype != DType::fp8_e4m3 || prop_.major * 10 + prop_.minor >= 89;
     }
     return false;
   }
@@ -193,8 +193,7 @@ private:
           pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws_bytes, sizeof ws_bytes));
       cublasLtMatmulHeuristicResult_t heur{};
       int found = 0;
-      CUBLAS_CHECK(
-          cublasLtMatmulAlgoGetHeuristic(lt_, op, lb, la, lc, lc, pref, 1, &heur, &found));
+      CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lt_, op, lb, la, lc, lc, pref, 1, &heur, &found));
       if (found == 0) throw OpError("cuda gemm: cuBLASLt offers no fp8 algorithm for this shape");
       CUBLAS_CHECK(cublasLtMatmul(lt_, op, &one, a.b, lb, a.a, la, &zero, a.c, lc, a.c, lc,
                                   &heur.algo, ws, ws_bytes, stream_));

@@ -25,8 +25,8 @@ inline double load(fp8_bits x) {
   return fp8_to_float(x);
 }
 
-template <class T>
-double dot(const T* a, const T* b, int n) {
+template <class A, class T>
+double dot(const A* a, const T* b, int n) {
   double s = 0;
   for (int i = 0; i < n; ++i) s += load(a[i]) * load(b[i]);
   return s;
@@ -35,7 +35,7 @@ double dot(const T* a, const T* b, int n) {
 // Softmax-weighted sum of `values` rows for one query; scores are already scaled.
 template <class T>
 void attend(const std::vector<double>& scores, const std::vector<const T*>& values, int d_v,
-            double* out, double* lse) {
+            double* out, double* lse, const std::vector<double>* vscale = nullptr) {
   std::fill(out, out + d_v, 0.0);
   if (scores.empty()) {
     *lse = kNegInf;
@@ -46,7 +46,8 @@ void attend(const std::vector<double>& scores, const std::vector<const T*>& valu
   for (std::size_t j = 0; j < scores.size(); ++j) {
     const double p = std::exp(scores[j] - m);
     sum += p;
-    for (int d = 0; d < d_v; ++d) out[d] += p * load(values[j][d]);
+    const double pv = vscale ? p * (*vscale)[j] : p;
+    for (int d = 0; d < d_v; ++d) out[d] += pv * load(values[j][d]);
   }
   for (int d = 0; d < d_v; ++d) out[d] /= sum;
   *lse = m + std::log(sum);
@@ -78,6 +79,44 @@ Attention attention(const Batch& bt, std::int64_t H, int d_v, const TokenMask* o
 }
 
 }  // namespace
+
+Attention sparse_fp8(const MqaShape& s, int top_k, const bf16_bits* q, const fp8_bits* kv,
+                     const float* kv_scale, const std::int32_t* indices, const TokenMask* only) {
+  check(s);
+  check_topk(s.batch, top_k);
+  const Batch& bt = s.batch;
+  const std::int64_t H = s.heads;
+  Attention r;
+  r.out.assign(bt.query_rows() * H * s.d_v, kNaN);
+  r.lse.assign(bt.query_rows() * H, kNaN);
+  const std::int64_t rows = bt.query_rows() * H;
+#pragma omp parallel
+  {
+    std::vector<double> scores, vscale;
+    std::vector<const fp8_bits*> values;
+#pragma omp for schedule(dynamic, 1)
+    for (std::int64_t row = 0; row < rows; ++row) {
+      const std::int64_t token = row / H, b = token / bt.s_q, i = token % bt.s_q;
+      if (!wanted(only, token)) continue;
+      scores.clear();
+      values.clear();
+      vscale.clear();
+      const std::int32_t* list = indices + token * top_k;
+      for (int j = 0; j < top_k; ++j) {
+        const std::int64_t t = list[j];
+        if (t < 0 || t > bt.query_pos(b, i)) continue;
+        const std::int64_t key = b * bt.capacity + t;
+        const fp8_bits* lat = kv + key * s.d_latent;
+        const double sc = kv_scale[key];
+        scores.push_back(s.scale * sc * dot(q + row * s.d_latent, lat, s.d_latent));
+        values.push_back(lat);
+        vscale.push_back(sc);
+      }
+      attend(scores, values, s.d_v, &r.out[row * s.d_v], &r.lse[row], &vscale);
+    }
+  }
+  return r;
+}
 
 template <class T>
 Attention dense_prefill(const DensePrefillShape& s, const T* q, const T* k, const T* v,
@@ -208,7 +247,8 @@ std::vector<double> gemm(std::int64_t m, std::int64_t n, std::int64_t k, const T
   std::vector<double> c(m * n, 0.0);
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < m; ++i)
-    for (std::int64_t j = 0; j < n; ++j) c[i * n + j] = dot(a + i * k, b + j * k, static_cast<int>(k));
+    for (std::int64_t j = 0; j < n; ++j)
+      c[i * n + j] = dot(a + i * k, b + j * k, static_cast<int>(k));
   return c;
 }
 template std::vector<double> gemm<float>(std::int64_t, std::int64_t, std::int64_t, const float*,

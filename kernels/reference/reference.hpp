@@ -30,6 +30,10 @@ Attention dense_decode(const MqaShape& s, const T* q, const T* kv, const TokenMa
 template <class T>
 Attention sparse(const MqaShape& s, int top_k, const T* q, const T* kv, const std::int32_t* indices,
                  const TokenMask* only = nullptr);
+// The fp8 cache variant: latent = kv_scale[token] * stored fp8; queries in bf16.
+Attention sparse_fp8(const MqaShape& s, int top_k, const bf16_bits* q, const fp8_bits* kv,
+                     const float* kv_scale, const std::int32_t* indices,
+                     const TokenMask* only = nullptr);
 // Invisible positions are -inf.
 template <class T>
 std::vector<double> indexer(const IndexerShape& s, const T* q, const float* w, const T* k,
