@@ -1,10 +1,13 @@
 #include "harness/ceilings.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <string>
+#include <vector>
 
 #include "harness/json_input.hpp"
 #include "harness/problem.hpp"
+#include "harness/stats.hpp"
 
 namespace costcurve {
 namespace {
@@ -40,12 +43,19 @@ double Ceilings::floor_seconds(double flops, double bytes, DType dtype, std::str
 }
 
 nlohmann::json Ceilings::to_json() const {
-  return {{"backend", backend},
-          {"device", device},
-          {"gemm_flops", gemm_flops},
-          {"gemm_shape", gemm_shape},
-          {"copy_bytes_per_s", copy_bytes_per_s},
-          {"copy_size", copy_size}};
+  nlohmann::json j = {{"backend", backend},
+                      {"device", device},
+                      {"gemm_flops", gemm_flops},
+                      {"gemm_shape", gemm_shape},
+                      {"copy_bytes_per_s", copy_bytes_per_s},
+                      {"copy_size", copy_size}};
+  if (!gemm_shapes.empty()) j["gemm_shapes"] = gemm_shapes;
+  if (has_cache_flush)
+    j["cache_flush"] = {{"bytes", cache_flush.bytes},
+                        {"hot_s", cache_flush.hot_s},
+                        {"cold_s", cache_flush.cold_s},
+                        {"cold_over_hot", cache_flush.cold_over_hot}};
+  return j;
 }
 
 Ceilings Ceilings::from_json(const nlohmann::json& j, const std::string& origin,
@@ -60,7 +70,54 @@ Ceilings Ceilings::from_json(const nlohmann::json& j, const std::string& origin,
   JsonObject g = o.object("gemm_flops");
   for (const auto& [k, v] : j.at("gemm_flops").items()) c.gemm_flops[k] = g.number(k, 0);
   g.finish();
+  // Both optional: files written before they existed must still load.
+  if (o.has("gemm_shapes")) {
+    JsonObject s = o.object("gemm_shapes");
+    for (const auto& [k, v] : j.at("gemm_shapes").items()) c.gemm_shapes[k] = s.string(k);
+    s.finish();
+  }
+  if (o.has("cache_flush")) {
+    JsonObject f = o.object("cache_flush");
+    c.cache_flush.bytes = f.number("bytes", 0);
+    c.cache_flush.hot_s = f.number("hot_s", 0);
+    c.cache_flush.cold_s = f.number("cold_s", 0);
+    c.cache_flush.cold_over_hot = f.number("cold_over_hot", 0);
+    f.finish();
+    c.has_cache_flush = true;
+  }
   o.finish();
+  return c;
+}
+
+std::optional<CacheFlushCheck> measure_cache_flush(Backend& be, double budget_s) {
+  const std::size_t cache = be.info().cache_bytes;
+  if (cache == 0) return std::nullopt;
+  // Source and destination together fill a quarter of the cache, so a repeated copy finds both
+  // resident (an H100's 50 MB L2 is two halves; data stays well inside one).
+  const std::size_t bytes = std::max<std::size_t>(cache / 8 / 256 * 256, 4096);
+  Buffer a(be, bytes), b(be, bytes);
+  const auto copy = [&] { be.copy(b.as<void>(), a.as<void>(), bytes); };
+  // Write both first: untouched pages read as the shared zero page, which caches.
+  be.copy(a.as<void>(), b.as<void>(), bytes);
+  copy();
+  be.synchronize();
+  // Pairs of runs, a cold one (flushed first, the flush outside the timed region) and then a hot
+  // one over the data the cold run just brought in, so that both see the same clocks. The budget
+  // is wall time: the flushes, not the copies, take most of it.
+  std::vector<double> hot, cold;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 100; ++i) {
+    const std::chrono::duration<double> spent = std::chrono::steady_clock::now() - start;
+    if (i >= 5 && spent.count() > budget_s) break;
+    be.flush_caches();
+    cold.push_back(be.time(copy));
+    hot.push_back(be.time(copy));
+  }
+  CacheFlushCheck c;
+  c.bytes = static_cast<double>(bytes);
+  c.hot_s = summarize(hot).median;
+  c.cold_s = summarize(cold).median;
+  c.cold_over_hot = c.hot_s > 0 ? c.cold_s / c.hot_s : 0;
   return c;
 }
 
@@ -69,8 +126,10 @@ Ceilings measure_ceilings(Backend& be, double budget_s) {
   const BackendInfo info = be.info();
   c.backend = info.name;
   c.device = info.device;
-  const long n = 2048;
-  c.gemm_shape = std::to_string(n) + "x" + std::to_string(n) + "x" + std::to_string(n);
+  // A GPU needs large GEMMs to reach its tensor-core peak (2048^3 takes tens of microseconds on an
+  // H100, where launch and wave-quantisation losses still weigh); a CPU is at its peak at 2048^3.
+  const long n = info.name == "cuda" ? 8192 : 2048;
+  const std::string shape = std::to_string(n) + "x" + std::to_string(n) + "x" + std::to_string(n);
   for (DType t : {DType::f32, DType::bf16, DType::fp8_e4m3}) {
     if (!be.supports(Op::gemm, t)) continue;
     ProblemSpec s;
@@ -79,20 +138,28 @@ Ceilings measure_ceilings(Backend& be, double budget_s) {
     s.dtype = t;
     auto p = make_problem(s, be);
     p->setup(1);
-    c.gemm_flops[std::string(dtype_name(t))] =
-        p->flops() / best_seconds(
-                         be, [&] { p->run(); }, budget_s / 3);
+    const std::string name(dtype_name(t));
+    c.gemm_flops[name] = p->flops() / best_seconds(
+                                          be, [&] { p->run(); }, budget_s / 3);
+    c.gemm_shapes[name] = shape;
+    if (c.gemm_shape.empty() || t == DType::f32) c.gemm_shape = shape;
   }
-  // Large enough to defeat any cache; small enough for a 2-core CI machine.
-  const std::size_t bytes = std::size_t{256} << 20;
-  Buffer a(be, bytes), b(be, bytes);
-  // Write both buffers first: untouched pages read as the shared zero page, which caches.
-  be.copy(b.as<void>(), a.as<void>(), bytes);
-  be.copy(a.as<void>(), b.as<void>(), bytes);
-  c.copy_bytes_per_s = 2.0 * bytes /
-                       best_seconds(
-                           be, [&] { be.copy(b.as<void>(), a.as<void>(), bytes); }, budget_s / 3);
-  c.copy_size = "256 MiB";
+  {
+    // Large enough to defeat any cache; small enough for a 2-core CI machine.
+    const std::size_t bytes = std::size_t{256} << 20;
+    Buffer a(be, bytes), b(be, bytes);
+    // Write both buffers first: untouched pages read as the shared zero page, which caches.
+    be.copy(b.as<void>(), a.as<void>(), bytes);
+    be.copy(a.as<void>(), b.as<void>(), bytes);
+    c.copy_bytes_per_s = 2.0 * bytes /
+                         best_seconds(
+                             be, [&] { be.copy(b.as<void>(), a.as<void>(), bytes); }, budget_s / 3);
+    c.copy_size = "256 MiB";
+  }  // freed before the cache check allocates
+  if (const auto flush = measure_cache_flush(be, budget_s / 3)) {
+    c.cache_flush = *flush;
+    c.has_cache_flush = true;
+  }
   return c;
 }
 

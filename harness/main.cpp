@@ -83,10 +83,22 @@ int cmd_ceilings(const Common& c, const std::string& out) {
   auto be = costcurve::make_backend(c.backend, c.threads);
   std::cout << "measuring " << be->info().device << " ...\n";
   const costcurve::Ceilings ceil = costcurve::measure_ceilings(*be);
-  for (const auto& [dtype, rate] : ceil.gemm_flops)
-    std::cout << "gemm " << dtype << " (" << ceil.gemm_shape << "): " << rate / 1e9 << " GFLOP/s\n";
+  for (const auto& [dtype, rate] : ceil.gemm_flops) {
+    const auto shape = ceil.gemm_shapes.find(dtype);
+    std::cout << "gemm " << dtype << " ("
+              << (shape != ceil.gemm_shapes.end() ? shape->second : ceil.gemm_shape)
+              << "): " << rate / 1e9 << " GFLOP/s\n";
+  }
   std::cout << "copy (" << ceil.copy_size << ", read + write): " << ceil.copy_bytes_per_s / 1e9
             << " GB/s\n";
+  if (ceil.has_cache_flush) {
+    const costcurve::CacheFlushCheck& f = ceil.cache_flush;
+    std::cout << "cache flush (" << f.bytes / double(1 << 20)
+              << " MiB copy, an eighth of the cache): hot " << f.hot_s * 1e6 << " us, cold "
+              << f.cold_s * 1e6 << " us, cold/hot " << f.cold_over_hot << "\n";
+  } else {
+    std::cout << "cache flush: not checked (the backend does not report its cache size)\n";
+  }
   if (!out.empty()) {
     costcurve::write_atomic(out, ceil.to_json().dump(1) + "\n");
     std::cout << "written to " << out << "\n";

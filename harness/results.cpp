@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -82,6 +83,16 @@ json point_json(const PointResult& r) {
                   {"arithmetic_intensity", r.bytes > 0 ? r.flops / r.bytes : 0.0}};
     j["roofline"] = {{"floor_s", r.floor_s}, {"bound", r.bound}, {"fraction", r.roofline_fraction}};
   }
+  if (r.input_sets > 0) j["input_sets"] = r.input_sets;
+  if (!r.state_before.empty() || !r.state_after.empty()) {
+    const auto object = [](const DeviceState& s) {
+      json o = json::object();
+      for (const auto& [k, v] : s)
+        if (std::isfinite(v)) o[k] = v;  // a reading that failed is left out, not written as null
+      return o;
+    };
+    j["device_state"] = {{"before", object(r.state_before)}, {"after", object(r.state_after)}};
+  }
   return j;
 }
 
@@ -155,6 +166,19 @@ PointResult point_from_json(const json& j, const std::string& origin, const std:
     for (const char* k : {"tokens_per_s", "flop_per_s", "bytes_per_s", "arithmetic_intensity"})
       rates.number(k, 0);
     rates.finish();
+  }
+  // Optional: files written before they were recorded must still load.
+  r.input_sets = static_cast<int>(o.integer_or("input_sets", 0, 1, 1 << 20));
+  if (o.has("device_state")) {
+    JsonObject d = o.object("device_state");
+    for (auto [key, state] : {std::pair{"before", &r.state_before}, {"after", &r.state_after}}) {
+      if (!d.has(key)) continue;
+      JsonObject s = d.object(key);
+      for (const auto& [k, v] : j.at("device_state").at(key).items())
+        state->emplace_back(k, s.number(k));
+      s.finish();
+    }
+    d.finish();
   }
   o.finish();
   if (r.name != p.name())

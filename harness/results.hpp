@@ -39,6 +39,9 @@ struct PointResult {
   double floor_s = 0;            // roofline floor from the measured ceilings
   std::string bound;             // "compute" or "memory"
   double roofline_fraction = 0;  // floor_s / median: 1 means at the ceiling
+  // measurement conditions
+  int input_sets = 0;  // independent inputs the timed runs rotated over; 0: not recorded
+  DeviceState state_before, state_after;  // device_state() just before timing, just after it
 };
 
 struct ResultsFile {

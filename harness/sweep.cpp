@@ -8,9 +8,12 @@
 #include <cmath>
 #include <cstdio>
 #include <iomanip>
+#include <memory>
+#include <new>
 #include <ostream>
 #include <regex>
 #include <sstream>
+#include <vector>
 
 #include "harness/build_info.hpp"
 #include "harness/progress.hpp"
@@ -53,11 +56,15 @@ struct Timing {
 };
 
 // Warm-up, then repetitions through Google Benchmark until the stop rule says enough. Iterations
-// per repetition are batched so that one repetition lasts about min_time_s.
-Timing time_point(Backend& be, Problem& p, const std::string& name, const RunSettings& rs) {
+// per repetition are batched so that one repetition lasts about min_time_s. Run i uses input set
+// i % sets.size(). Running out of memory throws std::bad_alloc (the point is skipped, not failed).
+Timing time_point(Backend& be, const std::vector<std::unique_ptr<Problem>>& sets,
+                  const std::string& name, const RunSettings& rs) {
   Timing t;
+  std::size_t next = 0;
   // A cold run flushes the caches first, outside the timed region.
   const auto once = [&] {
+    Problem& p = *sets[next++ % sets.size()];
     if (rs.cold) be.flush_caches();
     return be.time([&] { p.run(); });
   };
@@ -72,12 +79,14 @@ Timing time_point(Backend& be, Problem& p, const std::string& name, const RunSet
   for (;;) {
     benchmark::ClearRegisteredBenchmarks();
     std::string error;
+    bool out_of_memory = false;
     benchmark::RegisterBenchmark(name.c_str(),
                                  [&](benchmark::State& st) {
                                    for (auto _ : st) {
                                      try {
                                        st.SetIterationTime(once());
                                      } catch (const std::exception& e) {
+                                       out_of_memory = dynamic_cast<const std::bad_alloc*>(&e);
                                        error = e.what();
                                        st.SkipWithError(error.c_str());
                                        break;
@@ -90,6 +99,7 @@ Timing time_point(Backend& be, Problem& p, const std::string& name, const RunSet
     Collector c;
     benchmark::RunSpecifiedBenchmarks(&c);
     benchmark::ClearRegisteredBenchmarks();
+    if (out_of_memory) throw std::bad_alloc();
     if (!error.empty()) {
       t.error = error;
       return t;
@@ -102,6 +112,19 @@ Timing time_point(Backend& be, Problem& p, const std::string& name, const RunSet
     if (t.reason != StopReason::more || c.samples.empty()) return t;
     reps = 1;
   }
+}
+
+// How many independent input sets a point's timed runs rotate over. Hot runs of one input set
+// would find in the cache what the previous run left there (the whole working set, when it fits),
+// and measure the cache rather than the memory a real step streams from; rotating over sets that
+// together exceed the cache makes each run start from inputs that were evicted. Cold runs flush
+// instead. Bounded: the copies together stay within 4x the cache, 256 MiB and the memory limit,
+// and there are at most 8 (each is filled and validated).
+int input_sets_for(double memory, std::size_t cache_bytes, double memory_limit, bool cold) {
+  if (cold || cache_bytes == 0 || !(memory > 0)) return 1;
+  const double budget =
+      std::min({4.0 * static_cast<double>(cache_bytes), 256.0 * (1 << 20), memory_limit});
+  return static_cast<int>(std::clamp(std::floor(budget / memory), 1.0, 8.0));
 }
 
 std::uint64_t fnv1a(const std::string& s, std::uint64_t h = 0xcbf29ce484222325ULL) {
@@ -127,23 +150,33 @@ std::string seconds_text(double s) {
   return buf;
 }
 
+// Seeds of the input sets after the first (which keeps the seed a point always had).
+std::uint64_t set_seed(std::uint64_t base, int set) {
+  std::uint64_t z = base + 0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(set);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 PointResult measure(Backend& be, const Scenario& sc, const Point& pt, const Ceilings& ceil,
-                    double memory_limit, std::uint64_t seed) {
+                    double memory_limit, std::size_t cache_bytes, std::uint64_t seed) {
   PointResult r;
   r.point = pt;
   r.name = pt.name();
   r.tokens = static_cast<double>(pt.batch * pt.s_q);
-  std::unique_ptr<Problem> p;
+  const ProblemSpec spec = pt.problem(model_of(sc, pt));
+  std::vector<std::unique_ptr<Problem>> sets;
   try {
-    p = make_problem(pt.problem(model_of(sc, pt)), be);
+    sets.push_back(make_problem(spec, be));
   } catch (const std::exception& e) {
     r.status = PointStatus::failed;
     r.reason = std::string("bad shape: ") + e.what();
     return r;
   }
-  r.flops = p->flops();
-  r.bytes = p->bytes();
-  r.memory_bytes = static_cast<double>(p->memory());
+  Problem& first = *sets.front();
+  r.flops = first.flops();
+  r.bytes = first.bytes();
+  r.memory_bytes = static_cast<double>(first.memory());
   if (!be.supports(pt.op, pt.dtype)) {
     r.status = PointStatus::skipped;
     r.reason = "backend " + pt.backend + " has no " + std::string(dtype_name(pt.dtype)) + " " +
@@ -155,11 +188,14 @@ PointResult measure(Backend& be, const Scenario& sc, const Point& pt, const Ceil
     r.reason = "needs " + gib(r.memory_bytes) + ", limit " + gib(memory_limit);
     return r;
   }
+  const char* stage = "setting up the inputs";
   try {
-    p->setup(seed ^ fnv1a(r.name));
-    p->run();
+    const std::uint64_t base = seed ^ fnv1a(r.name);
+    first.setup(base);
+    stage = "validating";
+    first.run();
     be.synchronize();
-    const Validation v = p->validate(sc.run.validate_max_gflop);
+    const Validation v = first.validate(sc.run.validate_max_gflop);
     r.validated = true;
     r.rel_l2 = v.rel_l2;
     r.tolerance = v.tolerance;
@@ -170,7 +206,32 @@ PointResult measure(Backend& be, const Scenario& sc, const Point& pt, const Ceil
       r.reason = "validation failed: " + v.detail;
       return r;
     }
-    Timing t = time_point(be, *p, r.name, sc.run);
+    // Every set is validated before anything is timed; the extra sets share one more reference
+    // budget, so that rotation at most doubles the validation time.
+    const int wanted = input_sets_for(r.memory_bytes, cache_bytes, memory_limit, sc.run.cold);
+    for (int i = 1; i < wanted; ++i) {
+      auto p = make_problem(spec, be);
+      try {
+        p->setup(set_seed(base, i));
+      } catch (const std::bad_alloc&) {
+        break;  // fewer sets than wanted still measure the point; no set at all would not
+      }
+      p->run();
+      be.synchronize();
+      const Validation w = p->validate(sc.run.validate_max_gflop / (wanted - 1));
+      r.rel_l2 = std::max(r.rel_l2, w.rel_l2);
+      if (!w.pass) {
+        r.status = PointStatus::failed;
+        r.reason = "validation failed on input set " + std::to_string(i + 1) + ": " + w.detail;
+        return r;
+      }
+      sets.push_back(std::move(p));
+    }
+    r.input_sets = static_cast<int>(sets.size());
+    stage = "timing";
+    r.state_before = be.device_state();
+    Timing t = time_point(be, sets, r.name, sc.run);
+    r.state_after = be.device_state();
     if (!t.error.empty() || t.samples.empty()) {
       r.status = PointStatus::failed;
       r.reason = "timing failed: " + (t.error.empty() ? std::string("no samples") : t.error);
@@ -184,8 +245,15 @@ PointResult measure(Backend& be, const Scenario& sc, const Point& pt, const Ceil
     r.roofline_fraction = r.floor_s / r.summary.median;
     r.status = PointStatus::ok;
   } catch (const std::bad_alloc&) {
+    // Like a point that does not fit, a skip: the next point may well fit. Its memory goes back
+    // with `sets` before the next one starts.
+    const std::size_t held = sets.size();
+    sets.clear();
     r.status = PointStatus::skipped;
-    r.reason = "out of memory allocating " + gib(r.memory_bytes);
+    r.reason =
+        std::string("out of memory: ") + stage + " (" + gib(r.memory_bytes) + " per input set";
+    if (held > 1) r.reason += ", " + std::to_string(held) + " sets";
+    r.reason += ")";
   } catch (const std::exception& e) {
     r.status = PointStatus::failed;
     r.reason = e.what();
@@ -213,6 +281,9 @@ nlohmann::json sweep_context(const BackendInfo& info, int threads) {
   c["build_type"] = b.build_type;
   c["backend"] = info.name;
   c["device"] = info.device;
+  c["driver"] = info.driver;
+  c["runtime"] = info.runtime;
+  c["cache_bytes"] = info.cache_bytes;
   c["threads"] = threads;
   c["memory_total_bytes"] = info.memory_total;
   return c;
@@ -293,7 +364,8 @@ int run_sweep(const SweepOptions& opt, std::ostream& out) {
 
   std::unique_ptr<Backend> be;
   try {
-    be = make_backend(backend, opt.threads);
+    be = opt.backend_factory ? opt.backend_factory(backend, opt.threads)
+                             : make_backend(backend, opt.threads);
   } catch (const std::exception& e) {
     out << "costcurve sweep: " << e.what() << "\n";
     return kExitUsage;
@@ -355,9 +427,15 @@ int run_sweep(const SweepOptions& opt, std::ostream& out) {
   }
   const Ceilings& ceil = results.ceilings;
   char line[200];
-  std::snprintf(line, sizeof line, "ceilings: %.1f GFLOP/s f32 GEMM, %.1f GB/s copy\n",
+  std::snprintf(line, sizeof line, "ceilings: %.1f GFLOP/s f32 GEMM, %.1f GB/s copy",
                 ceil.peak_flops(DType::f32) / 1e9, ceil.copy_bytes_per_s / 1e9);
   out << line;
+  if (ceil.has_cache_flush) {
+    std::snprintf(line, sizeof line, ", cache flush check: cold/hot copy %.2f",
+                  ceil.cache_flush.cold_over_hot);
+    out << line;
+  }
+  out << "\n";
 
   const double memory_limit = sc.run.max_memory_gib > 0 ? sc.run.max_memory_gib * double(1 << 30)
                                                         : 0.85 * info.memory_available;
@@ -368,10 +446,12 @@ int run_sweep(const SweepOptions& opt, std::ostream& out) {
     if (results.find(points[i].name())) continue;
     todo.push_back(i);
     auto p = make_problem(points[i].problem(model_of(sc, points[i])), *cpu);
+    const double memory = static_cast<double>(p->memory());
     // Predicted seconds: about six runs at the roofline floor (validation, warm-up, calibration,
-    // repetitions), filling the inputs, and a fixed overhead.
-    weights.push_back(6 * ceil.floor_seconds(p->flops(), p->bytes(), points[i].dtype) +
-                      static_cast<double>(p->memory()) / 1e9 + 0.3);
+    // repetitions), filling the inputs (every set), and a fixed overhead.
+    weights.push_back(
+        6 * ceil.floor_seconds(p->flops(), p->bytes(), points[i].dtype) +
+        input_sets_for(memory, info.cache_bytes, memory_limit, sc.run.cold) * memory / 1e9 + 0.3);
   }
   out << todo.size() << " of " << points.size() << " points to run, results in " << file.string()
       << "\n";
@@ -380,7 +460,7 @@ int run_sweep(const SweepOptions& opt, std::ostream& out) {
   for (std::size_t j = 0; j < todo.size(); ++j) {
     const Point& pt = points[todo[j]];
     progress.start(j, pt.name());
-    PointResult r = measure(*be, sc, pt, ceil, memory_limit, opt.seed);
+    PointResult r = measure(*be, sc, pt, ceil, memory_limit, info.cache_bytes, opt.seed);
     const std::string line_text = outcome_line(r);
     results.points.push_back(std::move(r));
     try {

@@ -4,8 +4,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <iosfwd>
+#include <memory>
 #include <string>
+
+#include "kernels/backend.hpp"
 
 namespace costcurve {
 
@@ -19,6 +23,9 @@ struct SweepOptions {
   bool dry_run = false;       // list the points with FLOPs, bytes and memory; run nothing
   int threads = 0;            // CPU threads; 0: all cores
   std::uint64_t seed = 1;     // inputs are seeded per point from this and the point's name
+  // Makes the backend to measure on from its name and `threads`; empty: make_backend. Lets tests
+  // measure through a wrapped backend (one that runs out of memory, say).
+  std::function<std::unique_ptr<Backend>(const std::string&, int)> backend_factory;
 };
 
 // Returns the exit code: 0 all points ok or skipped, 1 some failed, 2 bad input.

@@ -2,6 +2,9 @@
 // clearly, and these tests skip.
 #include <gtest/gtest.h>
 
+#include <iostream>
+
+#include "harness/ceilings.hpp"
 #include "kernels/backend.hpp"
 
 namespace costcurve {
@@ -14,6 +17,21 @@ TEST(Cuda, TrivialKernelRunsOrSkips) {
   std::string why;
   if (!cuda_selftest(why)) GTEST_SKIP() << "no usable GPU: " << why;
   SUCCEED();
+}
+
+// The L2 flush must work, or every cold measurement is a hot one: a copy whose data fits in L2
+// must take longer right after flush_caches() than when repeated. (A property of the flush, with a
+// wide margin; speed claims live in the benchmarks.)
+TEST(Cuda, L2FlushMakesACacheResidentCopySlower) {
+  std::string why;
+  if (!cuda_selftest(why)) GTEST_SKIP() << "no usable GPU: " << why;
+  auto be = make_backend("cuda");
+  const auto check = measure_cache_flush(*be, 2.0);
+  ASSERT_TRUE(check.has_value());
+  std::cout << "L2 " << be->info().cache_bytes / 1048576 << " MiB; copy of "
+            << check->bytes / 1048576 << " MiB: hot " << check->hot_s * 1e6 << " us, cold "
+            << check->cold_s * 1e6 << " us\n";
+  EXPECT_GT(check->cold_over_hot, 1.1);
 }
 
 TEST(Cuda, BackendWithoutGpuFailsWithAClearMessage) {

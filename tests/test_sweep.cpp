@@ -68,6 +68,9 @@ PointResult sample_point(const std::string& model, std::int64_t position) {
   r.bound = "compute";
   r.roofline_fraction = r.floor_s / r.summary.median;
   r.stop_reason = "noise target met";
+  r.input_sets = 4;
+  r.state_before = {{"sm_clock_mhz", 1980}, {"temperature_c", 41}};
+  r.state_after = {{"sm_clock_mhz", 1755}, {"temperature_c", 63}};
   return r;
 }
 
@@ -89,6 +92,9 @@ ResultsFile sample_file() {
   skipped.status = PointStatus::skipped;
   skipped.reason = "needs 30 GiB, limit 20 GiB";
   skipped.samples_s.clear();
+  skipped.input_sets = 0;
+  skipped.state_before.clear();
+  skipped.state_after.clear();
   f.points.push_back(skipped);
   return f;
 }
@@ -122,6 +128,11 @@ TEST(Results, RoundTrip) {
   EXPECT_DOUBLE_EQ(g.points[0].summary.median, 0.011);
   EXPECT_EQ(g.points[1].status, PointStatus::skipped);
   EXPECT_EQ(g.points[1].reason, f.points[1].reason);
+  EXPECT_EQ(g.points[0].input_sets, 4);
+  EXPECT_EQ(g.points[0].state_before, f.points[0].state_before);
+  EXPECT_EQ(g.points[0].state_after, f.points[0].state_after);
+  EXPECT_EQ(g.points[1].input_sets, 0);  // not recorded: left out of the file
+  EXPECT_TRUE(g.points[1].state_before.empty());
   EXPECT_EQ(g.scenario_hash, "abc");
   EXPECT_DOUBLE_EQ(g.ceilings.peak_flops(DType::f32), 2e11);
   EXPECT_DOUBLE_EQ(g.ceilings.peak_flops(DType::bf16), 2e11);  // falls back to f32
@@ -209,9 +220,14 @@ TEST(Sweep, SmokeEndToEndThenInterruptedAndResumed) {
     EXPECT_TRUE(r.validated);
     EXPECT_GE(r.samples_s.size(), 2u);
     EXPECT_GT(r.roofline_fraction, 0);
+    EXPECT_GE(r.input_sets, 1) << r.name;
     ops.insert(std::string(op_name(r.point.op)));
   }
   EXPECT_EQ(ops.size(), 6u);  // every operation but gemm
+  for (const char* k : {"device", "driver", "runtime", "cache_bytes"})
+    EXPECT_TRUE(full.context.contains(k)) << k;
+  EXPECT_GT(full.context["cache_bytes"].get<double>(), 0);  // the CPU backend knows its cache
+  EXPECT_TRUE(full.ceilings.has_cache_flush);
 
   // Running again without --resume refuses to overwrite.
   EXPECT_EQ(sweep(kScenarios / "smoke.json", out, false, &log), 2);

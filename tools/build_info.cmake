@@ -1,14 +1,18 @@
 # Writes build_info.cpp with the current git SHA (and whether the tree is dirty); run at every build
 # so results never carry a stale SHA. Rewrites the file only when its content changes.
-execute_process(COMMAND git rev-parse --short=12 HEAD WORKING_DIRECTORY ${SRC}
-                OUTPUT_VARIABLE sha OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET RESULT_VARIABLE rc)
-if(NOT rc EQUAL 0 OR NOT sha)
-  # No git here (e.g. a tree copied to a GPU machine): the caller may say which commit it is.
-  if(DEFINED ENV{COSTCURVE_GIT_SHA})
-    set(sha "$ENV{COSTCURVE_GIT_SHA}")
-  else()
-    set(sha "unknown")
-  endif()
+# COSTCURVE_GIT_SHA, when set, wins: a tree copied to a GPU machine has no .git of its own, and git
+# there may find an unrelated repository in a parent directory.
+if(DEFINED ENV{COSTCURVE_GIT_SHA} AND NOT "$ENV{COSTCURVE_GIT_SHA}" STREQUAL "")
+  set(sha "$ENV{COSTCURVE_GIT_SHA}")
+  set(rc 1)
+else()
+  execute_process(COMMAND git rev-parse --short=12 HEAD WORKING_DIRECTORY ${SRC}
+                  OUTPUT_VARIABLE sha OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET RESULT_VARIABLE rc)
+endif()
+if(DEFINED ENV{COSTCURVE_GIT_SHA} AND NOT "$ENV{COSTCURVE_GIT_SHA}" STREQUAL "")
+  # taken as given
+elseif(NOT rc EQUAL 0 OR NOT sha)
+  set(sha "unknown")
 else()
   execute_process(COMMAND git status --porcelain --untracked-files=no WORKING_DIRECTORY ${SRC}
                   OUTPUT_VARIABLE dirty OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)

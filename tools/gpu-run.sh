@@ -52,7 +52,7 @@ fi
 
 rc=0
 if has test; then
-  (cd $bin && ctest -j 8 --timeout 300 >"$out/logs/ctest.log" 2>&1) || rc=1
+  (cd $bin && ctest -j 8 --timeout 300 --output-on-failure >"$out/logs/ctest.log" 2>&1) || rc=1
   say "ctest: $(grep -E 'tests passed|tests failed' "$out/logs/ctest.log")"
   grep -E "\(Failed\)|\(Timeout\)" "$out/logs/ctest.log" | head -20 | tee -a "$summary" || true
   ./$bin/costcurve_tests --gtest_filter='*cuda*:*Cuda*:*/1' >"$out/logs/cuda-tests.log" 2>&1 || rc=1

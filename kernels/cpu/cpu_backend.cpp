@@ -1,5 +1,7 @@
 #include <omp.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -35,13 +37,43 @@ std::size_t meminfo(const std::string& key) {
   return 0;
 }
 
+// Bytes of the largest data cache: sysfs where it exists (the kernel's view of the cache the
+// cores share), else glibc's sysconf (cpuid, which a VM may fill with its host's whole L3), else
+// 32 MiB, a common last-level cache slice.
+std::size_t last_level_cache_bytes() {
+  std::size_t best = 0;
+  for (int i = 0; i < 16; ++i) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/";
+    std::ifstream type_in(dir + "type"), size_in(dir + "size");
+    std::string type, size;
+    if (!(type_in >> type) || !(size_in >> size)) continue;
+    if (type == "Instruction") continue;
+    std::size_t n = std::strtoull(size.c_str(), nullptr, 10);
+    if (size.back() == 'K') n <<= 10;
+    if (size.back() == 'M') n <<= 20;
+    best = std::max(best, n);
+  }
+  if (best == 0) {
+    const long l3 = ::sysconf(_SC_LEVEL3_CACHE_SIZE), l2 = ::sysconf(_SC_LEVEL2_CACHE_SIZE);
+    best = static_cast<std::size_t>(std::max({l3, l2, 0L}));
+  }
+  return best > 0 ? best : std::size_t{32} << 20;
+}
+
 class CpuBackend final : public Backend {
 public:
   explicit CpuBackend(int threads) : threads_(threads > 0 ? threads : omp_get_num_procs()) {}
 
   BackendInfo info() const override {
-    return {"cpu", cpu_model() + " (" + std::to_string(threads_) + " threads)", threads_,
-            meminfo("MemTotal:"), meminfo("MemAvailable:")};
+    static const std::size_t cache = last_level_cache_bytes();
+    BackendInfo i;
+    i.name = "cpu";
+    i.device = cpu_model() + " (" + std::to_string(threads_) + " threads)";
+    i.threads = threads_;
+    i.memory_total = meminfo("MemTotal:");
+    i.memory_available = meminfo("MemAvailable:");
+    i.cache_bytes = cache;
+    return i;
   }
 
   void* alloc(std::size_t bytes) override {
@@ -81,9 +113,10 @@ public:
   bool supports(Op op, DType dtype) const override {
     // bf16 is a storage format for attention and indexer inputs; arithmetic stays f32. Top-k
     // reads f32 logits and GEMM is OpenBLAS sgemm.
-    // The indexer also reads fp8 e4m3 (DeepSeek-V3.2 stores its keys so).
+    // The indexer reads fp8 e4m3 (DeepSeek-V3.2 stores its keys so), sparse attention an fp8 cache.
     return dtype == DType::f32 || (dtype == DType::bf16 && op != Op::topk && op != Op::gemm) ||
-           (dtype == DType::fp8_e4m3 && op == Op::indexer);
+           (dtype == DType::fp8_e4m3 &&
+            (op == Op::indexer || op == Op::sparse_prefill || op == Op::sparse_decode));
   }
   void dense_prefill(const DensePrefillArgs& a) override {
     cpu::dense_prefill(a, threads_);
