@@ -241,7 +241,7 @@ PointResult measure(Backend& be, const Scenario& sc, const Point& pt, const Ceil
     r.iterations = t.iterations;
     r.summary = summarize(r.samples_s);
     r.stop_reason = stop_reason_name(t.reason);
-    r.floor_s = ceil.floor_seconds(r.flops, r.bytes, pt.dtype, &r.bound);
+    r.floor_s = ceil.floor_seconds(r.flops, r.bytes, compute_dtype(pt.op, pt.dtype), &r.bound);
     r.roofline_fraction = r.floor_s / r.summary.median;
     r.status = PointStatus::ok;
   } catch (const std::bad_alloc&) {

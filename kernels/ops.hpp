@@ -37,6 +37,13 @@ enum class Op { dense_prefill, dense_decode, indexer, topk, sparse_prefill, spar
 inline constexpr Op kAllOps[] = {Op::dense_prefill,  Op::dense_decode,  Op::indexer, Op::topk,
                                  Op::sparse_prefill, Op::sparse_decode, Op::gemm};
 std::string_view op_name(Op op);
+// The type an operation's arithmetic runs in, for its roofline ceiling: the indexer and GEMM
+// compute in their storage type (fp8 on fp8 tensor cores); attention over an fp8 cache dequantizes
+// it and computes in bf16; everything else computes in its storage type.
+inline DType compute_dtype(Op op, DType storage) {
+  if (storage == DType::fp8_e4m3 && op != Op::indexer && op != Op::gemm) return DType::bf16;
+  return storage;
+}
 // Returns false when `name` names no operation.
 bool parse_op(std::string_view name, Op& out);
 

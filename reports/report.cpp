@@ -371,19 +371,25 @@ int run_report(const ReportOptions& opt, std::ostream& out) {
       by_op[pts[0]->point.op].push_back(f + "|" + key);
     }
     if (by_op.empty()) continue;
-    const double peak = r.has_ceilings ? r.ceilings.peak_flops(DType::f32) / 1e12 : 0;
     const double bw = r.has_ceilings ? r.ceilings.copy_bytes_per_s / 1e9 : 0;
     std::ostringstream b;
     b << layout(2, 3, "Kernel throughput vs context: " + footer);
     for (const auto& [op, files] : by_op) {
       const bool mem = op == Op::topk;
+      // The GEMM ceiling of the type this operation computes in (CPU files hold only f32, which
+      // peak_flops falls back to).
+      DType dt = DType::f32;
+      for (const PointResult& p : r.points)
+        if (p.point.op == op) dt = compute_dtype(op, p.point.dtype);
+      const double peak = r.has_ceilings ? r.ceilings.peak_flops(dt) / 1e12 : 0;
       b << k_axis() << "set logscale x 2\nset key bottom right font ',7'\nset title '"
         << op_name(op) << "'\nset ylabel '" << (mem ? "GB/s" : "TFLOP/s")
         << "'\nset yrange [0:" << fmt(1.15 * (mem ? bw : peak)) << "]\n";
       std::string sep = "plot ";
       const double ceiling = mem ? bw : peak;
       b << sep << fmt(ceiling) << " with lines lw 2 lc rgb '#cc0000' title '"
-        << (mem ? "copy bandwidth " : "GEMM ceiling ") << fmt(ceiling, 3) << "'";
+        << (mem ? "copy bandwidth " : std::string(dtype_name(dt)) + " GEMM ceiling ")
+        << fmt(ceiling, 3) << "'";
       for (const std::string& fk : files) {
         const std::string f = fk.substr(0, fk.find('|'));
         std::string label = fk.substr(fk.find('|') + 1);

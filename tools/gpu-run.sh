@@ -6,7 +6,8 @@
 #
 #   COSTCURVE_GIT_SHA=<sha> sh tools/gpu-run.sh [STAGE...]
 #
-# STAGE: build test sanitize validate ceilings sweep (default: all, in that order).
+# STAGE: build test sanitize validate probe ceilings sweep (default: all, in that order); probe
+# times L2-resident kernels hot and after each way of flushing (tools/l2_probe.cu).
 # BUDGET_S (default 560): the sweeps stop cleanly before the run has taken this many seconds; a
 # sweep cut short resumes next time from results/$RESULTS_NAME/, where the partial results of an
 # earlier run are looked for (copy them there and run again).
@@ -18,7 +19,7 @@ out=${OUT:-/tmp/gpu-run}
 budget=${BUDGET_S:-560}
 name=${RESULTS_NAME:-h100}
 start=$(date +%s)
-stages=${*:-build test sanitize validate ceilings sweep}
+stages=${*:-build test sanitize validate probe ceilings sweep}
 mkdir -p "$out/logs"
 summary="$out/summary.txt"
 : >"$summary"
@@ -80,6 +81,12 @@ fi
 if has validate; then
   ./$bin/costcurve validate --backend cuda >"$out/logs/validate-cuda.txt" 2>&1 || rc=1
   tail -25 "$out/logs/validate-cuda.txt" | tee -a "$summary"
+fi
+
+if has probe; then
+  nvcc -O3 -gencode=arch=compute_90a,code=sm_90a tools/l2_probe.cu -o $bin/l2_probe &&
+    ./$bin/l2_probe >"$out/logs/l2-probe.txt" 2>&1 || rc=1
+  tee -a "$summary" <"$out/logs/l2-probe.txt"
 fi
 
 if has ceilings; then

@@ -71,8 +71,25 @@ __device__ __forceinline__ void ldmatrix_x4_trans(std::uint32_t (&r)[4], const b
                : "r"(addr));
 }
 
-__device__ __forceinline__ std::uint32_t lds32(const bf16* p) {
-  return *reinterpret_cast<const std::uint32_t*>(p);
+__device__ __forceinline__ void ldmatrix_x4(std::uint32_t (&r)[4], const bf16* p) {
+  const auto addr = static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+
+// 16 bytes global -> shared without a register round trip; src_bytes 0 writes zeros.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
+  const auto addr = static_cast<std::uint32_t>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(addr), "l"(src),
+               "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::);
+}
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
 __device__ __forceinline__ std::uint32_t pack_bf16(float lo, float hi) {
@@ -128,10 +145,10 @@ struct Tile {
   static constexpr int LDQ = DQK + 8;  // +16 bytes per row: conflict-free fragment loads
   static constexpr int LDV = DV + 8;
   static constexpr int DVW = DV / COLW;  // value columns per warp
+  // One key (and value) tile is computed on while the next one loads: two stages.
+  static constexpr std::size_t kStage = static_cast<std::size_t>(NK) * LDQ + (SEPV ? NK * LDV : 0);
   static constexpr std::size_t kSmem =
-      sizeof(bf16) * (static_cast<std::size_t>(kRows) * LDQ + static_cast<std::size_t>(NK) * LDQ +
-                      (SEPV ? static_cast<std::size_t>(NK) * LDV : 0)) +
-      sizeof(int) * NK;
+      sizeof(bf16) * (static_cast<std::size_t>(kRows) * LDQ + 2 * kStage) + sizeof(int) * 2 * NK;
   static_assert(DQK % 16 == 0 && DV % (16 * COLW) == 0 && NK % 16 == 0, "tile shape");
 };
 
@@ -141,9 +158,8 @@ __global__ void __launch_bounds__(Tile<DQK, DV, NK, COLW, SEPV>::kThreads)
   using T = Tile<DQK, DV, NK, COLW, SEPV>;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   bf16* sQ = reinterpret_cast<bf16*>(smem_raw);
-  bf16* sK = sQ + kRows * T::LDQ;
-  bf16* sV = sK + NK * T::LDQ;  // used when SEPV
-  int* sPos = reinterpret_cast<int*>(sK + NK * T::LDQ + (SEPV ? NK * T::LDV : 0));
+  bf16* sStage = sQ + kRows * T::LDQ;  // stage i: K rows, then (SEPV) V rows
+  int* sPosAll = reinterpret_cast<int*>(sStage + 2 * T::kStage);
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, t = lane & 3;
@@ -192,8 +208,13 @@ __global__ void __launch_bounds__(Tile<DQK, DV, NK, COLW, SEPV>::kThreads)
       if (r < rows_valid)
         src = p.q + (p.mode == Mode::prefill ? ((static_cast<long>(tok) + r) * H + h) * p.d_qk
                                              : (static_cast<long>(tok) * H + r0 + r) * p.d_qk);
-      stage_row_chunk<T::kThreads>(sQ + r * T::LDQ + c0, src, c0, p.d_qk, p.vec_qk);
+      bf16* dst = sQ + r * T::LDQ + c0;
+      if (p.vec_qk)
+        cp_async16(dst, src && c0 < p.d_qk ? src + c0 : p.q, src && c0 < p.d_qk ? 16 : 0);
+      else
+        stage_row_chunk<T::kThreads>(dst, src, c0, p.d_qk, false);
     }
+    cp_async_commit();
   }
 
   const int kchunks = (p.d_qk + 15) / 16;
@@ -206,65 +227,90 @@ __global__ void __launch_bounds__(Tile<DQK, DV, NK, COLW, SEPV>::kThreads)
   const int wr = row_warp * 16;  // first row of this warp
   const int vcol = col_warp * T::DVW;
 
-  for (long k0 = kb; k0 < ke; k0 += NK) {
-    __syncthreads();  // the previous tile is consumed
-    if (tid < NK) {
-      const long j = k0 + tid;
-      int kp = -1;
-      if (j < ke) {
-        if (p.mode == Mode::mqa_sparse) {
-          const int x = p.idx[static_cast<long>(tok) * p.top_k + j];
-          kp = (x >= 0 && x <= row_pos[0]) ? x : -1;  // invisible and -1 entries are skipped
-        } else {
-          kp = static_cast<int>(j);
-        }
-      }
-      sPos[tid] = kp;
-    }
-    __syncthreads();
-    {
-      constexpr int chunks = DQK / 8;
-      for (int c = tid; c < NK * chunks; c += T::kThreads) {
-        const int r = c / chunks, c0 = (c % chunks) * 8;
-        const int kp = sPos[r];
-        if constexpr (KV8) {
-          const long key = static_cast<long>(b) * p.cap + kp;
-          stage_row_chunk_fp8(sK + r * T::LDQ + c0, kp >= 0 ? p.k8 + key * p.d_qk : nullptr,
-                              kp >= 0 ? p.kscale[key] : 0.0f, c0, p.d_qk, p.vec_qk);
-        } else {
-          const bf16* src = nullptr;
-          if (kp >= 0)
-            src = p.k + (p.mode == Mode::prefill
-                             ? ((static_cast<long>(b) * p.cap + kp) * H + h) * p.d_qk
-                             : (static_cast<long>(b) * p.cap + kp) * p.d_qk);
-          stage_row_chunk<T::kThreads>(sK + r * T::LDQ + c0, src, c0, p.d_qk, p.vec_qk);
-        }
-      }
-      if constexpr (SEPV) {
-        constexpr int vchunks = DV / 8;
-        for (int c = tid; c < NK * vchunks; c += T::kThreads) {
-          const int r = c / vchunks, c0 = (c % vchunks) * 8;
-          const int kp = sPos[r];
-          const bf16* src =
-              kp >= 0 ? p.v + ((static_cast<long>(b) * p.cap + kp) * H + h) * p.d_v : nullptr;
-          stage_row_chunk<T::kThreads>(sV + r * T::LDV + c0, src, c0, p.d_v, p.vec_v);
-        }
+  // Position of list entry j (dense: j itself), or -1 when it is past the split or invisible.
+  auto key_pos = [&](long j) -> int {
+    if (j >= ke) return -1;
+    if (p.mode != Mode::mqa_sparse) return static_cast<int>(j);
+    const int x = p.idx[static_cast<long>(tok) * p.top_k + j];
+    return (x >= 0 && x <= row_pos[0]) ? x : -1;  // -1 pads and invisible entries are skipped
+  };
+  // Starts loading the tile of entries [k0, k0 + NK) into stage `st`: asynchronous copies for
+  // aligned bf16 rows; the fp8 cache and odd widths go through registers (loads first, then
+  // conversions, so that the loads overlap).
+  auto load_tile = [&](long k0, int st) {
+    bf16* sK = sStage + st * T::kStage;
+    bf16* sV = sK + NK * T::LDQ;
+    if (tid < NK) sPosAll[st * NK + tid] = key_pos(k0 + tid);
+    constexpr int chunks = DQK / 8;
+    for (int c = tid; c < NK * chunks; c += T::kThreads) {
+      const int r = c / chunks, c0 = (c % chunks) * 8;
+      const int kp = key_pos(k0 + r);
+      bf16* dst = sK + r * T::LDQ + c0;
+      if constexpr (KV8) {
+        const long key = static_cast<long>(b) * p.cap + kp;
+        stage_row_chunk_fp8(dst, kp >= 0 ? p.k8 + key * p.d_qk : nullptr,
+                            kp >= 0 ? p.kscale[key] : 0.0f, c0, p.d_qk, p.vec_qk);
+      } else {
+        const bf16* src = nullptr;
+        if (kp >= 0)
+          src = p.k + (p.mode == Mode::prefill
+                           ? ((static_cast<long>(b) * p.cap + kp) * H + h) * p.d_qk
+                           : (static_cast<long>(b) * p.cap + kp) * p.d_qk);
+        if (p.vec_qk)
+          cp_async16(dst, src && c0 < p.d_qk ? src + c0 : p.k, src && c0 < p.d_qk ? 16 : 0);
+        else
+          stage_row_chunk<T::kThreads>(dst, src, c0, p.d_qk, false);
       }
     }
+    if constexpr (SEPV) {
+      constexpr int vchunks = DV / 8;
+      for (int c = tid; c < NK * vchunks; c += T::kThreads) {
+        const int r = c / vchunks, c0 = (c % vchunks) * 8;
+        const int kp = key_pos(k0 + r);
+        const bf16* src =
+            kp >= 0 ? p.v + ((static_cast<long>(b) * p.cap + kp) * H + h) * p.d_v : nullptr;
+        bf16* dst = sV + r * T::LDV + c0;
+        if (p.vec_v)
+          cp_async16(dst, src && c0 < p.d_v ? src + c0 : p.v, src && c0 < p.d_v ? 16 : 0);
+        else
+          stage_row_chunk<T::kThreads>(dst, src, c0, p.d_v, false);
+      }
+    }
+    cp_async_commit();
+  };
+
+  if (kb < ke) load_tile(kb, 0);
+  int st = 0;
+  for (long k0 = kb; k0 < ke; k0 += NK, st ^= 1) {
+    // The other stage was released by the barrier that ended the previous iteration.
+    if (k0 + NK < ke) {
+      load_tile(k0 + NK, st ^ 1);
+      cp_async_wait<1>();  // everything but the newest group: Q and this tile have landed
+    } else {
+      cp_async_wait<0>();
+    }
     __syncthreads();
+    const bf16* sK = sStage + st * T::kStage;
+    const bf16* sV = sK + NK * T::LDQ;
+    const int* sPos = sPosAll + st * NK;
 
     // S = Q K^T for this warp's 16 rows.
     float s[NT][4];
 #pragma unroll
     for (int n = 0; n < NT; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+    // ldmatrix addresses: A (Q, 16 x 16) rows by lane & 15, column half by lane >> 4; B (K, two
+    // n8 tiles x 16) rows by lane & 7 plus 8 for lanes 16-31, column half by bit 3 of the lane.
+    const bf16* qa = sQ + (wr + (lane & 15)) * T::LDQ + (lane >> 4) * 8;
+    const bf16* kbase = sK + ((lane & 7) + ((lane >> 4) << 3)) * T::LDQ + ((lane >> 3) & 1) * 8;
     for (int kc = 0; kc < kchunks; ++kc) {
-      const bf16* qa = sQ + (wr + g) * T::LDQ + kc * 16 + 2 * t;
-      const std::uint32_t a[4] = {lds32(qa), lds32(qa + 8 * T::LDQ), lds32(qa + 8),
-                                  lds32(qa + 8 * T::LDQ + 8)};
+      std::uint32_t a[4];
+      ldmatrix_x4(a, qa + kc * 16);
 #pragma unroll
-      for (int n = 0; n < NT; ++n) {
-        const bf16* kb_ = sK + (n * 8 + g) * T::LDQ + kc * 16 + 2 * t;
-        mma_bf16(s[n], a, lds32(kb_), lds32(kb_ + 8));
+      for (int n = 0; n < NT; n += 2) {
+        std::uint32_t bk[4];
+        ldmatrix_x4(bk, kbase + n * 8 * T::LDQ + kc * 16);
+        mma_bf16(s[n], a, bk[0], bk[1]);
+        mma_bf16(s[n + 1], a, bk[2], bk[3]);
       }
     }
 
@@ -328,7 +374,9 @@ __global__ void __launch_bounds__(Tile<DQK, DV, NK, COLW, SEPV>::kThreads)
         mma_bf16(o[v + 1], a, bf[2], bf[3]);
       }
     }
+    __syncthreads();  // this stage may be overwritten now
   }
+  cp_async_wait<0>();  // no copy may outlive the block (an empty key range loads only Q)
 
   // Finish: full row sums, normalise, write (final output or this split's partial).
 #pragma unroll
@@ -388,10 +436,14 @@ template <int DQK, int DV, int NK, int COLW, bool SEPV, bool KV8 = false>
 void launch(Context& ctx, Params p, dim3 base_grid, long max_keys, const char* what) {
   using T = Tile<DQK, DV, NK, COLW, SEPV>;
   auto kernel = attention_kernel<DQK, DV, NK, COLW, SEPV, KV8>;
-  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                  static_cast<int>(T::kSmem)));
-  int per_sm = 0;
-  CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, T::kThreads, T::kSmem));
+  // Once per kernel and process: these calls cost host time inside every timed launch otherwise.
+  static const int per_sm = [&] {
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    static_cast<int>(T::kSmem)));
+    int n = 0;
+    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, T::kThreads, T::kSmem));
+    return n;
+  }();
   if (per_sm == 0) throw OpError(std::string("cuda ") + what + ": the kernel does not fit an SM");
   if (base_grid.y > 65535)
     throw OpError(std::string("cuda ") + what + ": more than 65535 heads x sequences per launch");
