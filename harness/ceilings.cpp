@@ -92,14 +92,15 @@ Ceilings Ceilings::from_json(const nlohmann::json& j, const std::string& origin,
 std::optional<CacheFlushCheck> measure_cache_flush(Backend& be, double budget_s) {
   const std::size_t cache = be.info().cache_bytes;
   if (cache == 0) return std::nullopt;
-  // Source and destination together fill a quarter of the cache, so a repeated copy finds both
-  // resident (an H100's 50 MB L2 is two halves; data stays well inside one).
-  const std::size_t bytes = std::max<std::size_t>(cache / 8 / 256 * 256, 4096);
+  // A copy of 30% of the cache: source and destination still fit (tools/l2_probe.cu on an H100:
+  // resident up to ~16 of its 50 MiB, gone at 24), and the copy is long enough that the time to
+  // move it, not launch latency, decides (at an eighth the two differed by only 3-23%).
+  const std::size_t bytes = std::max<std::size_t>(cache * 3 / 10 / 256 * 256, 4096);
   Buffer a(be, bytes), b(be, bytes);
   const auto copy = [&] { be.copy(b.as<void>(), a.as<void>(), bytes); };
   // Write both first: untouched pages read as the shared zero page, which caches.
   be.copy(a.as<void>(), b.as<void>(), bytes);
-  copy();
+  for (int i = 0; i < 20; ++i) copy();  // clocks up from idle before anything is timed
   be.synchronize();
   // Pairs of runs, a cold one (flushed first, the flush outside the timed region) and then a hot
   // one over the data the cold run just brought in, so that both see the same clocks. The budget

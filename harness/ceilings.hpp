@@ -16,7 +16,7 @@ namespace costcurve {
 // no flush) and cold (flushed before each run, outside the timed region). A cold run no slower than
 // a hot one means cold sweeps measure nothing more than hot ones.
 struct CacheFlushCheck {
-  double bytes = 0;          // size of the copied buffer (an eighth of the cache)
+  double bytes = 0;          // size of the copied buffer (30% of the cache)
   double hot_s = 0;          // median seconds per copy, cache warm
   double cold_s = 0;         // median seconds per copy, caches flushed first
   double cold_over_hot = 0;  // cold_s / hot_s

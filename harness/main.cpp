@@ -94,7 +94,7 @@ int cmd_ceilings(const Common& c, const std::string& out) {
   if (ceil.has_cache_flush) {
     const costcurve::CacheFlushCheck& f = ceil.cache_flush;
     std::cout << "cache flush (" << f.bytes / double(1 << 20)
-              << " MiB copy, an eighth of the cache): hot " << f.hot_s * 1e6 << " us, cold "
+              << " MiB copy, 30% of the cache): hot " << f.hot_s * 1e6 << " us, cold "
               << f.cold_s * 1e6 << " us, cold/hot " << f.cold_over_hot << "\n";
   } else {
     std::cout << "cache flush: not checked (the backend does not report its cache size)\n";

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Markdown table of kernel throughput against the same run's measured ceilings, at chosen points
+of one or more results files (a "before" and an "after" column when given two sets).
+
+usage: tools/kernel_table.py AFTER_FILES... [--before BEFORE_FILES...]
+"""
+import json
+import sys
+
+ROWS = [  # (op, phase, batch, dtype, position)
+    ("dense_prefill", "prefill", 1, "bf16", 131072),
+    ("dense_decode", "decode", 32, "bf16", 131072),
+    ("dense_decode", "decode", 1, "bf16", 131072),
+    ("indexer", "prefill", 1, "fp8_e4m3", 131072),
+    ("indexer", "decode", 32, "fp8_e4m3", 131072),
+    ("topk", "prefill", 1, "f32", 131072),
+    ("topk", "decode", 32, "f32", 131072),
+    ("sparse_prefill", "prefill", 1, "bf16", 131072),
+    ("sparse_decode", "decode", 32, "bf16", 131072),
+    ("sparse_decode", "decode", 32, "fp8_e4m3", 131072),
+    ("sparse_decode", "decode", 1, "bf16", 131072),
+]
+
+
+def load(files):
+    pts = {}
+    for f in files:
+        d = json.load(open(f))
+        for p in d["costcurve"]["points"]:
+            if p["status"] == "ok":
+                pts[(p["op"], p["phase"], p["batch"], p["dtype"], p["position"])] = p
+    return pts
+
+
+def cell(p):
+    if p is None:
+        return "-"
+    r, f = p["rates"], p["roofline"]
+    rate = ("%.0f GB/s" % (r["bytes_per_s"] / 1e9) if p["op"] == "topk"
+            else "%.0f TFLOP/s" % (r["flop_per_s"] / 1e12))
+    return "%.0f us, %s, %.0f%% (%s)" % (p["timing"]["median_s"] * 1e6, rate,
+                                        100 * f["fraction"], f["bound"])
+
+
+args = sys.argv[1:]
+before = []
+if "--before" in args:
+    i = args.index("--before")
+    args, before = args[:i], args[i + 1:]
+after, prev = load(args), load(before)
+head = "| operation | condition | " + ("before | after |" if before else "measured |")
+print(head)
+print("|" + "---|" * (head.count("|") - 1))
+for key in ROWS:
+    op, phase, b, dt, pos = key
+    cond = "%s, B=%d, L=%dK, %s" % (phase, b, pos // 1024, dt)
+    cells = ([cell(prev.get(key))] if before else []) + [cell(after.get(key))]
+    print("| %s | %s | %s |" % (op, cond, " | ".join(cells)))
