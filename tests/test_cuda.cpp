@@ -31,7 +31,7 @@ TEST(Cuda, L2FlushMakesACacheResidentCopySlower) {
   std::cout << "L2 " << be->info().cache_bytes / 1048576 << " MiB; copy of "
             << check->bytes / 1048576 << " MiB: hot " << check->hot_s * 1e6 << " us, cold "
             << check->cold_s * 1e6 << " us\n";
-  EXPECT_GT(check->cold_over_hot, 1.1);
+  EXPECT_GT(check->cold_over_hot, 1.05);  // a flush that does not evict measures ~1.0
 }
 
 TEST(Cuda, BackendWithoutGpuFailsWithAClearMessage) {
