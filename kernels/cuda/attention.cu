@@ -147,8 +147,13 @@ struct Tile {
   static constexpr int DVW = DV / COLW;  // value columns per warp
   // One key (and value) tile is computed on while the next one loads: two stages.
   static constexpr std::size_t kStage = static_cast<std::size_t>(NK) * LDQ + (SEPV ? NK * LDV : 0);
+  // With two column warps per row group, each computes S over half of the q.k dims and they
+  // add their halves through shared memory: one 16 x NK f32 slot per warp.
+  static constexpr std::size_t kExchange = COLW > 1 ? static_cast<std::size_t>(4 * COLW) * 16 * NK
+                                                    : 0;
   static constexpr std::size_t kSmem =
-      sizeof(bf16) * (static_cast<std::size_t>(kRows) * LDQ + 2 * kStage) + sizeof(int) * 2 * NK;
+      sizeof(bf16) * (static_cast<std::size_t>(kRows) * LDQ + 2 * kStage) + sizeof(int) * 2 * NK +
+      sizeof(float) * kExchange;
   static_assert(DQK % 16 == 0 && DV % (16 * COLW) == 0 && NK % 16 == 0, "tile shape");
 };
 
@@ -160,6 +165,7 @@ __global__ void __launch_bounds__(Tile<DQK, DV, NK, COLW, SEPV>::kThreads)
   bf16* sQ = reinterpret_cast<bf16*>(smem_raw);
   bf16* sStage = sQ + kRows * T::LDQ;  // stage i: K rows, then (SEPV) V rows
   int* sPosAll = reinterpret_cast<int*>(sStage + 2 * T::kStage);
+  float* sX = reinterpret_cast<float*>(sPosAll + 2 * NK);  // S halves (COLW == 2)
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, t = lane & 3;
@@ -302,7 +308,10 @@ __global__ void __launch_bounds__(Tile<DQK, DV, NK, COLW, SEPV>::kThreads)
     // n8 tiles x 16) rows by lane & 7 plus 8 for lanes 16-31, column half by bit 3 of the lane.
     const bf16* qa = sQ + (wr + (lane & 15)) * T::LDQ + (lane >> 4) * 8;
     const bf16* kbase = sK + ((lane & 7) + ((lane >> 4) << 3)) * T::LDQ + ((lane >> 3) & 1) * 8;
-    for (int kc = 0; kc < kchunks; ++kc) {
+    // Column warp c of a pair takes q.k chunks [c * half, (c + 1) * half).
+    const int half = COLW > 1 ? (kchunks + 1) / 2 : kchunks;
+    const int kc_end = COLW > 1 ? min(kchunks, (col_warp + 1) * half) : kchunks;
+    for (int kc = COLW > 1 ? col_warp * half : 0; kc < kc_end; ++kc) {
       std::uint32_t a[4];
       ldmatrix_x4(a, qa + kc * 16);
 #pragma unroll
@@ -312,6 +321,22 @@ __global__ void __launch_bounds__(Tile<DQK, DV, NK, COLW, SEPV>::kThreads)
         mma_bf16(s[n], a, bk[0], bk[1]);
         mma_bf16(s[n + 1], a, bk[2], bk[3]);
       }
+    }
+    if constexpr (COLW == 2) {
+      // Both warps of the pair hold the same fragment layout: swap halves element by element.
+      // a + b == b + a exactly, so both end with bit-identical S and softmax statistics.
+      float* mine = sX + (row_warp * 2 + col_warp) * (16 * NK);
+      const float* other = sX + (row_warp * 2 + (col_warp ^ 1)) * (16 * NK);
+#pragma unroll
+      for (int n = 0; n < NT; ++n)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) mine[(n * 4 + c) * 32 + lane] = s[n][c];
+      // Only the pair waits: named barrier 1 + row group, 64 threads.
+      asm volatile("bar.sync %0, 64;\n" ::"r"(1 + row_warp) : "memory");
+#pragma unroll
+      for (int n = 0; n < NT; ++n)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) s[n][c] += other[(n * 4 + c) * 32 + lane];
     }
 
     // Online softmax in base 2. Rows g (i = 0) and g + 8 (i = 1); the four lanes of a quad share
