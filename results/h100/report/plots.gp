@@ -4,7 +4,7 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
 set multiplot layout 1,2 title 'Cost per million tokens: NVIDIA H100 SXM 80GB at $1.3/h' margins 0.07,0.98,0.14,0.90 spacing 0.08,0.12
 set xlabel 'context position (K tokens)'
 set autoscale xfix
@@ -26,7 +26,7 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
 set multiplot layout 1,2 title 'Cost per million tokens: NVIDIA H100 SXM 80GB at $1.3/h' margins 0.07,0.98,0.14,0.90 spacing 0.08,0.12
 set xlabel 'context position (K tokens)'
 set autoscale xfix
@@ -48,7 +48,7 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
 set multiplot layout 2,2 title 'Where the cost goes: NVIDIA H100 SXM 80GB at $1.3/h' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
 set xlabel 'context position (K tokens)'
 set autoscale xfix
@@ -86,7 +86,7 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
 set multiplot layout 2,2 title 'Where the cost goes: NVIDIA H100 SXM 80GB at $1.3/h' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
 set xlabel 'context position (K tokens)'
 set autoscale xfix
@@ -124,7 +124,7 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set bmargin 5
@@ -132,10 +132,10 @@ set key bottom right
 set ylabel 'dense cost / sparse cost'
 set title 'Sparse (DSA) over dense (MLA) speedup: NVIDIA H100 SXM 80GB at $1.3/h'
 set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2
-set arrow 2 from first 7.17719, graph 0 to first 7.17719, graph 1 nohead lc 1 dt 3
-set label 2 'prefill crossover 7.18K' at first 7.17719, graph 0.95 offset 0.5,0
-set arrow 3 from first 2.4409, graph 0 to first 2.4409, graph 1 nohead lc 2 dt 3
-set label 3 'decode crossover 2.44K' at first 2.4409, graph 0.88 offset 0.5,0
+set arrow 2 from first 6.16695, graph 0 to first 6.16695, graph 1 nohead lc 1 dt 3
+set label 2 'prefill crossover 6.17K' at first 6.16695, graph 0.95 offset 0.5,0
+set arrow 3 from first 2.49607, graph 0 to first 2.49607, graph 1 nohead lc 2 dt 3
+set label 3 'decode crossover 2.5K' at first 2.49607, graph 0.88 offset 0.5,0
 plot 'speedup_0.csv' skip 1 using 1:2 with lines lw 2 lc 1 title 'prefill', '' skip 1 using 1:3 with lines lw 2 lc 2 title 'decode'
 unset multiplot
 set output
@@ -145,7 +145,7 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set bmargin 5
@@ -153,10 +153,10 @@ set key bottom right
 set ylabel 'dense cost / sparse cost'
 set title 'Sparse (DSA) over dense (MLA) speedup: NVIDIA H100 SXM 80GB at $1.3/h'
 set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2
-set arrow 2 from first 7.17719, graph 0 to first 7.17719, graph 1 nohead lc 1 dt 3
-set label 2 'prefill crossover 7.18K' at first 7.17719, graph 0.95 offset 0.5,0
-set arrow 3 from first 2.4409, graph 0 to first 2.4409, graph 1 nohead lc 2 dt 3
-set label 3 'decode crossover 2.44K' at first 2.4409, graph 0.88 offset 0.5,0
+set arrow 2 from first 6.16695, graph 0 to first 6.16695, graph 1 nohead lc 1 dt 3
+set label 2 'prefill crossover 6.17K' at first 6.16695, graph 0.95 offset 0.5,0
+set arrow 3 from first 2.49607, graph 0 to first 2.49607, graph 1 nohead lc 2 dt 3
+set label 3 'decode crossover 2.5K' at first 2.49607, graph 0.88 offset 0.5,0
 plot 'speedup_0.csv' skip 1 using 1:2 with lines lw 2 lc 1 title 'prefill', '' skip 1 using 1:3 with lines lw 2 lc 2 title 'decode'
 unset multiplot
 set output
@@ -166,7 +166,7 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
 set multiplot layout 1,2 title 'Cost per million tokens: NVIDIA H800 SXM 80GB at $2/h (projected from h100-sxm)' margins 0.07,0.98,0.14,0.90 spacing 0.08,0.12
 set xlabel 'context position (K tokens)'
 set autoscale xfix
@@ -188,7 +188,7 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
 set multiplot layout 1,2 title 'Cost per million tokens: NVIDIA H800 SXM 80GB at $2/h (projected from h100-sxm)' margins 0.07,0.98,0.14,0.90 spacing 0.08,0.12
 set xlabel 'context position (K tokens)'
 set autoscale xfix
@@ -210,7 +210,7 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
 set multiplot layout 2,2 title 'Where the cost goes: NVIDIA H800 SXM 80GB at $2/h (projected from h100-sxm)' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
 set xlabel 'context position (K tokens)'
 set autoscale xfix
@@ -248,7 +248,7 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
 set multiplot layout 2,2 title 'Where the cost goes: NVIDIA H800 SXM 80GB at $2/h (projected from h100-sxm)' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
 set xlabel 'context position (K tokens)'
 set autoscale xfix
@@ -286,7 +286,7 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set bmargin 5
@@ -294,10 +294,10 @@ set key bottom right
 set ylabel 'dense cost / sparse cost'
 set title 'Sparse (DSA) over dense (MLA) speedup: NVIDIA H800 SXM 80GB at $2/h (projected from h100-sxm)'
 set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2
-set arrow 2 from first 7.16645, graph 0 to first 7.16645, graph 1 nohead lc 1 dt 3
-set label 2 'prefill crossover 7.17K' at first 7.16645, graph 0.95 offset 0.5,0
-set arrow 3 from first 2.43699, graph 0 to first 2.43699, graph 1 nohead lc 2 dt 3
-set label 3 'decode crossover 2.44K' at first 2.43699, graph 0.88 offset 0.5,0
+set arrow 2 from first 6.1562, graph 0 to first 6.1562, graph 1 nohead lc 1 dt 3
+set label 2 'prefill crossover 6.16K' at first 6.1562, graph 0.95 offset 0.5,0
+set arrow 3 from first 2.49168, graph 0 to first 2.49168, graph 1 nohead lc 2 dt 3
+set label 3 'decode crossover 2.49K' at first 2.49168, graph 0.88 offset 0.5,0
 plot 'speedup_1.csv' skip 1 using 1:2 with lines lw 2 lc 1 title 'prefill', '' skip 1 using 1:3 with lines lw 2 lc 2 title 'decode'
 unset multiplot
 set output
@@ -307,7 +307,7 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set bmargin 5
@@ -315,10 +315,10 @@ set key bottom right
 set ylabel 'dense cost / sparse cost'
 set title 'Sparse (DSA) over dense (MLA) speedup: NVIDIA H800 SXM 80GB at $2/h (projected from h100-sxm)'
 set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dt 2
-set arrow 2 from first 7.16645, graph 0 to first 7.16645, graph 1 nohead lc 1 dt 3
-set label 2 'prefill crossover 7.17K' at first 7.16645, graph 0.95 offset 0.5,0
-set arrow 3 from first 2.43699, graph 0 to first 2.43699, graph 1 nohead lc 2 dt 3
-set label 3 'decode crossover 2.44K' at first 2.43699, graph 0.88 offset 0.5,0
+set arrow 2 from first 6.1562, graph 0 to first 6.1562, graph 1 nohead lc 1 dt 3
+set label 2 'prefill crossover 6.16K' at first 6.1562, graph 0.95 offset 0.5,0
+set arrow 3 from first 2.49168, graph 0 to first 2.49168, graph 1 nohead lc 2 dt 3
+set label 3 'decode crossover 2.49K' at first 2.49168, graph 0.88 offset 0.5,0
 plot 'speedup_1.csv' skip 1 using 1:2 with lines lw 2 lc 1 title 'prefill', '' skip 1 using 1:3 with lines lw 2 lc 2 title 'decode'
 unset multiplot
 set output
@@ -328,7 +328,7 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
 set multiplot layout 1,2 title 'Hardware comparison' margins 0.07,0.98,0.34,0.92 spacing 0.08,0.1
 set logscale y
 set xlabel 'context position (K tokens)'
@@ -351,7 +351,7 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
 set multiplot layout 1,2 title 'Hardware comparison' margins 0.07,0.98,0.34,0.92 spacing 0.08,0.1
 set logscale y
 set xlabel 'context position (K tokens)'
@@ -374,24 +374,24 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
-set multiplot layout 2,3 title 'Kernel throughput vs context: costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
+set multiplot layout 2,3 title 'Kernel throughput vs context: costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set logscale x 2
 set key bottom right font ',7'
 set title 'dense_prefill'
 set ylabel 'TFLOP/s'
-set yrange [0:872.7]
-plot 758.9 with lines lw 2 lc rgb '#cc0000' title 'bf16 GEMM ceiling 759', 'kernels_0_2.csv' skip 1 using 1:3 with linespoints title 'dense_prefill/prefill/B1/sq512/bf16'
+set yrange [0:895.3]
+plot 778.5 with lines lw 2 lc rgb '#cc0000' title 'bf16 GEMM ceiling 779', 'kernels_0_2.csv' skip 1 using 1:3 with linespoints title 'dense_prefill/prefill/B1/sq512/bf16'
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set logscale x 2
 set key bottom right font ',7'
 set title 'dense_decode'
 set ylabel 'TFLOP/s'
-set yrange [0:872.7]
-plot 758.9 with lines lw 2 lc rgb '#cc0000' title 'bf16 GEMM ceiling 759', 'kernels_0_0.csv' skip 1 using 1:3 with linespoints title 'dense_decode/decode/B1/sq2/bf16', 'kernels_0_1.csv' skip 1 using 1:3 with linespoints title 'dense_decode/decode/B32/sq2/bf16'
+set yrange [0:895.3]
+plot 778.5 with lines lw 2 lc rgb '#cc0000' title 'bf16 GEMM ceiling 779', 'kernels_0_0.csv' skip 1 using 1:3 with linespoints title 'dense_decode/decode/B1/sq2/bf16', 'kernels_0_1.csv' skip 1 using 1:3 with linespoints title 'dense_decode/decode/B32/sq2/bf16'
 unset multiplot
 set output
 set terminal svg size 1400,820 font 'sans,10' noenhanced background '#ffffff'
@@ -400,24 +400,24 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
-set multiplot layout 2,3 title 'Kernel throughput vs context: costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
+set multiplot layout 2,3 title 'Kernel throughput vs context: costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set logscale x 2
 set key bottom right font ',7'
 set title 'dense_prefill'
 set ylabel 'TFLOP/s'
-set yrange [0:872.7]
-plot 758.9 with lines lw 2 lc rgb '#cc0000' title 'bf16 GEMM ceiling 759', 'kernels_0_2.csv' skip 1 using 1:3 with linespoints title 'dense_prefill/prefill/B1/sq512/bf16'
+set yrange [0:895.3]
+plot 778.5 with lines lw 2 lc rgb '#cc0000' title 'bf16 GEMM ceiling 779', 'kernels_0_2.csv' skip 1 using 1:3 with linespoints title 'dense_prefill/prefill/B1/sq512/bf16'
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set logscale x 2
 set key bottom right font ',7'
 set title 'dense_decode'
 set ylabel 'TFLOP/s'
-set yrange [0:872.7]
-plot 758.9 with lines lw 2 lc rgb '#cc0000' title 'bf16 GEMM ceiling 759', 'kernels_0_0.csv' skip 1 using 1:3 with linespoints title 'dense_decode/decode/B1/sq2/bf16', 'kernels_0_1.csv' skip 1 using 1:3 with linespoints title 'dense_decode/decode/B32/sq2/bf16'
+set yrange [0:895.3]
+plot 778.5 with lines lw 2 lc rgb '#cc0000' title 'bf16 GEMM ceiling 779', 'kernels_0_0.csv' skip 1 using 1:3 with linespoints title 'dense_decode/decode/B1/sq2/bf16', 'kernels_0_1.csv' skip 1 using 1:3 with linespoints title 'dense_decode/decode/B32/sq2/bf16'
 unset multiplot
 set output
 set terminal pngcairo size 1400,820 font 'sans,10' noenhanced
@@ -426,8 +426,8 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
-set multiplot layout 2,3 title 'Kernel time vs context: costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
+set multiplot layout 2,3 title 'Kernel time vs context: costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set logscale xy
@@ -450,8 +450,8 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
-set multiplot layout 2,3 title 'Kernel time vs context: costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
+set multiplot layout 2,3 title 'Kernel time vs context: costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set logscale xy
@@ -474,40 +474,40 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
-set multiplot layout 2,3 title 'Kernel throughput vs context: costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
+set multiplot layout 2,3 title 'Kernel throughput vs context: costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set logscale x 2
 set key bottom right font ',7'
 set title 'indexer'
 set ylabel 'TFLOP/s'
-set yrange [0:1620]
-plot 1409 with lines lw 2 lc rgb '#cc0000' title 'fp8_e4m3 GEMM ceiling 1.41e+03', 'kernels_1_0.csv' skip 1 using 1:3 with linespoints title 'indexer/decode/B1/sq2/fp8_e4m3', 'kernels_1_1.csv' skip 1 using 1:3 with linespoints title 'indexer/decode/B32/sq2/fp8_e4m3', 'kernels_1_2.csv' skip 1 using 1:3 with linespoints title 'indexer/prefill/B1/sq512/fp8_e4m3'
+set yrange [0:1609]
+plot 1399 with lines lw 2 lc rgb '#cc0000' title 'fp8_e4m3 GEMM ceiling 1.4e+03', 'kernels_1_0.csv' skip 1 using 1:3 with linespoints title 'indexer/decode/B1/sq2/fp8_e4m3', 'kernels_1_1.csv' skip 1 using 1:3 with linespoints title 'indexer/decode/B32/sq2/fp8_e4m3', 'kernels_1_2.csv' skip 1 using 1:3 with linespoints title 'indexer/prefill/B1/sq512/fp8_e4m3'
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set logscale x 2
 set key bottom right font ',7'
 set title 'topk'
 set ylabel 'GB/s'
-set yrange [0:3210]
-plot 2791 with lines lw 2 lc rgb '#cc0000' title 'copy bandwidth 2.79e+03', 'kernels_1_8.csv' skip 1 using 1:4 with linespoints title 'topk/decode/B1/sq2/k2048/f32', 'kernels_1_9.csv' skip 1 using 1:4 with linespoints title 'topk/decode/B32/sq2/k2048/f32', 'kernels_1_10.csv' skip 1 using 1:4 with linespoints title 'topk/prefill/B1/sq512/k2048/f32'
+set yrange [0:3192]
+plot 2776 with lines lw 2 lc rgb '#cc0000' title 'copy bandwidth 2.78e+03', 'kernels_1_8.csv' skip 1 using 1:4 with linespoints title 'topk/decode/B1/sq2/k2048/f32', 'kernels_1_9.csv' skip 1 using 1:4 with linespoints title 'topk/decode/B32/sq2/k2048/f32', 'kernels_1_10.csv' skip 1 using 1:4 with linespoints title 'topk/prefill/B1/sq512/k2048/f32'
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set logscale x 2
 set key bottom right font ',7'
 set title 'sparse_prefill'
 set ylabel 'TFLOP/s'
-set yrange [0:892.5]
-plot 776.1 with lines lw 2 lc rgb '#cc0000' title 'bf16 GEMM ceiling 776', 'kernels_1_7.csv' skip 1 using 1:3 with linespoints title 'sparse_prefill/prefill/B1/sq512/k2048/bf16'
+set yrange [0:889.2]
+plot 773.3 with lines lw 2 lc rgb '#cc0000' title 'bf16 GEMM ceiling 773', 'kernels_1_7.csv' skip 1 using 1:3 with linespoints title 'sparse_prefill/prefill/B1/sq512/k2048/bf16'
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set logscale x 2
 set key bottom right font ',7'
 set title 'sparse_decode'
 set ylabel 'TFLOP/s'
-set yrange [0:892.5]
-plot 776.1 with lines lw 2 lc rgb '#cc0000' title 'bf16 GEMM ceiling 776', 'kernels_1_3.csv' skip 1 using 1:3 with linespoints title 'sparse_decode/decode/B1/sq2/k2048/bf16', 'kernels_1_4.csv' skip 1 using 1:3 with linespoints title 'sparse_decode/decode/B1/sq2/k2048/fp8_e4m3', 'kernels_1_5.csv' skip 1 using 1:3 with linespoints title 'sparse_decode/decode/B32/sq2/k2048/bf16', 'kernels_1_6.csv' skip 1 using 1:3 with linespoints title 'sparse_decode/decode/B32/sq2/k2048/fp8_e4m3'
+set yrange [0:889.2]
+plot 773.3 with lines lw 2 lc rgb '#cc0000' title 'bf16 GEMM ceiling 773', 'kernels_1_3.csv' skip 1 using 1:3 with linespoints title 'sparse_decode/decode/B1/sq2/k2048/bf16', 'kernels_1_4.csv' skip 1 using 1:3 with linespoints title 'sparse_decode/decode/B1/sq2/k2048/fp8_e4m3', 'kernels_1_5.csv' skip 1 using 1:3 with linespoints title 'sparse_decode/decode/B32/sq2/k2048/bf16', 'kernels_1_6.csv' skip 1 using 1:3 with linespoints title 'sparse_decode/decode/B32/sq2/k2048/fp8_e4m3'
 unset multiplot
 set output
 set terminal svg size 1400,820 font 'sans,10' noenhanced background '#ffffff'
@@ -516,40 +516,40 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
-set multiplot layout 2,3 title 'Kernel throughput vs context: costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
+set multiplot layout 2,3 title 'Kernel throughput vs context: costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set logscale x 2
 set key bottom right font ',7'
 set title 'indexer'
 set ylabel 'TFLOP/s'
-set yrange [0:1620]
-plot 1409 with lines lw 2 lc rgb '#cc0000' title 'fp8_e4m3 GEMM ceiling 1.41e+03', 'kernels_1_0.csv' skip 1 using 1:3 with linespoints title 'indexer/decode/B1/sq2/fp8_e4m3', 'kernels_1_1.csv' skip 1 using 1:3 with linespoints title 'indexer/decode/B32/sq2/fp8_e4m3', 'kernels_1_2.csv' skip 1 using 1:3 with linespoints title 'indexer/prefill/B1/sq512/fp8_e4m3'
+set yrange [0:1609]
+plot 1399 with lines lw 2 lc rgb '#cc0000' title 'fp8_e4m3 GEMM ceiling 1.4e+03', 'kernels_1_0.csv' skip 1 using 1:3 with linespoints title 'indexer/decode/B1/sq2/fp8_e4m3', 'kernels_1_1.csv' skip 1 using 1:3 with linespoints title 'indexer/decode/B32/sq2/fp8_e4m3', 'kernels_1_2.csv' skip 1 using 1:3 with linespoints title 'indexer/prefill/B1/sq512/fp8_e4m3'
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set logscale x 2
 set key bottom right font ',7'
 set title 'topk'
 set ylabel 'GB/s'
-set yrange [0:3210]
-plot 2791 with lines lw 2 lc rgb '#cc0000' title 'copy bandwidth 2.79e+03', 'kernels_1_8.csv' skip 1 using 1:4 with linespoints title 'topk/decode/B1/sq2/k2048/f32', 'kernels_1_9.csv' skip 1 using 1:4 with linespoints title 'topk/decode/B32/sq2/k2048/f32', 'kernels_1_10.csv' skip 1 using 1:4 with linespoints title 'topk/prefill/B1/sq512/k2048/f32'
+set yrange [0:3192]
+plot 2776 with lines lw 2 lc rgb '#cc0000' title 'copy bandwidth 2.78e+03', 'kernels_1_8.csv' skip 1 using 1:4 with linespoints title 'topk/decode/B1/sq2/k2048/f32', 'kernels_1_9.csv' skip 1 using 1:4 with linespoints title 'topk/decode/B32/sq2/k2048/f32', 'kernels_1_10.csv' skip 1 using 1:4 with linespoints title 'topk/prefill/B1/sq512/k2048/f32'
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set logscale x 2
 set key bottom right font ',7'
 set title 'sparse_prefill'
 set ylabel 'TFLOP/s'
-set yrange [0:892.5]
-plot 776.1 with lines lw 2 lc rgb '#cc0000' title 'bf16 GEMM ceiling 776', 'kernels_1_7.csv' skip 1 using 1:3 with linespoints title 'sparse_prefill/prefill/B1/sq512/k2048/bf16'
+set yrange [0:889.2]
+plot 773.3 with lines lw 2 lc rgb '#cc0000' title 'bf16 GEMM ceiling 773', 'kernels_1_7.csv' skip 1 using 1:3 with linespoints title 'sparse_prefill/prefill/B1/sq512/k2048/bf16'
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set logscale x 2
 set key bottom right font ',7'
 set title 'sparse_decode'
 set ylabel 'TFLOP/s'
-set yrange [0:892.5]
-plot 776.1 with lines lw 2 lc rgb '#cc0000' title 'bf16 GEMM ceiling 776', 'kernels_1_3.csv' skip 1 using 1:3 with linespoints title 'sparse_decode/decode/B1/sq2/k2048/bf16', 'kernels_1_4.csv' skip 1 using 1:3 with linespoints title 'sparse_decode/decode/B1/sq2/k2048/fp8_e4m3', 'kernels_1_5.csv' skip 1 using 1:3 with linespoints title 'sparse_decode/decode/B32/sq2/k2048/bf16', 'kernels_1_6.csv' skip 1 using 1:3 with linespoints title 'sparse_decode/decode/B32/sq2/k2048/fp8_e4m3'
+set yrange [0:889.2]
+plot 773.3 with lines lw 2 lc rgb '#cc0000' title 'bf16 GEMM ceiling 773', 'kernels_1_3.csv' skip 1 using 1:3 with linespoints title 'sparse_decode/decode/B1/sq2/k2048/bf16', 'kernels_1_4.csv' skip 1 using 1:3 with linespoints title 'sparse_decode/decode/B1/sq2/k2048/fp8_e4m3', 'kernels_1_5.csv' skip 1 using 1:3 with linespoints title 'sparse_decode/decode/B32/sq2/k2048/bf16', 'kernels_1_6.csv' skip 1 using 1:3 with linespoints title 'sparse_decode/decode/B32/sq2/k2048/fp8_e4m3'
 unset multiplot
 set output
 set terminal pngcairo size 1400,820 font 'sans,10' noenhanced
@@ -558,8 +558,8 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
-set multiplot layout 2,3 title 'Kernel time vs context: costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
+set multiplot layout 2,3 title 'Kernel time vs context: costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set logscale xy
@@ -596,8 +596,8 @@ reset session
 set datafile separator ','
 set grid
 set key top left box opaque
-set label 99 'costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' at screen 0.005,0.012 font ',8'
-set multiplot layout 2,3 title 'Kernel time vs context: costcurve aa4282e05ad1 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:10:10+00:00' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
+set label 99 'costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' at screen 0.005,0.012 font ',8'
+set multiplot layout 2,3 title 'Kernel time vs context: costcurve d7f851ff0290 - NVIDIA H100 80GB HBM3 - 2026-11-23T08:28:43+00:00' margins 0.07,0.98,0.08,0.90 spacing 0.08,0.12
 set xlabel 'context position (K tokens)'
 set autoscale xfix
 set logscale xy
