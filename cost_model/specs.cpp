@@ -293,9 +293,9 @@ CalibrationSpec load_calibration(const fs::path& file) {
   CalibrationSpec c;
   c.name = file.stem().string();
   c.source = o.string("source");
-  c.model = o.string("model");
-  c.hardware = o.string("hardware");
-  c.deployment = o.string("deployment");
+  c.model = name_field(o, "model");
+  c.hardware = name_field(o, "hardware");
+  c.deployment = name_field(o, "deployment");
   c.gpus_per_node = static_cast<int>(o.integer("gpus_per_node", 1, 1024));
   c.decode_tokens_per_s_per_node = o.number("decode_tokens_per_s_per_node", 1, 1e9);
   c.mean_context = o.number("mean_context", 1, 1e8);

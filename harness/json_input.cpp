@@ -130,6 +130,9 @@ public:
     return true;
   }
 
+  // The innermost object or array being parsed ("$" at the top).
+  std::string container() const { return frames_.empty() ? "$" : frames_.back().path; }
+
   // The value being parsed now: the last key of an object, the next element of an array.
   std::string current() const {
     if (frames_.empty()) return "$";
@@ -193,13 +196,16 @@ nlohmann::json parse_json(const std::string& text, const std::string& origin,
     });
   } catch (const json::parse_error& e) {
     std::string what = strip_nlohmann_prefix(e.what());
+    // A key that does not parse belongs to its object, not to the key read before it.
+    const std::string path = what.find("while parsing object key") != std::string::npos
+                                 ? tracker.container()
+                                 : tracker.current();
     const std::size_t colon = what.find(": ");
     if (what.rfind("line ", 0) == 0 && colon != std::string::npos)
       what = "(" + what.substr(0, colon) + ")" + what.substr(colon);
     else
       what = ": " + what;
-    input_error(origin, tracker.current(),
-                "invalid JSON at byte " + std::to_string(e.byte) + " " + what);
+    input_error(origin, path, "invalid JSON at byte " + std::to_string(e.byte) + " " + what);
   } catch (const json::exception& e) {  // e.g. a number too large for a double
     input_error(origin, tracker.current(), "invalid JSON: " + strip_nlohmann_prefix(e.what()));
   }
@@ -365,16 +371,29 @@ void JsonObject::finish() const {
   }
 }
 
-bool valid_name(const std::string& s) {
+namespace {
+
+bool name_characters(const std::string& s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) {
     return std::isalnum(c) || c == '.' || c == '_' || c == '-';
   });
 }
 
+}  // namespace
+
+bool valid_name(const std::string& s) {
+  return name_characters(s) && s.front() != '.' && s.size() <= kMaxNameLength;
+}
+
 std::string name_field(JsonObject& o, const std::string& key) {
   std::string s = o.string(key);
-  if (!valid_name(s))
+  if (!name_characters(s))
     o.fail(key, "expected a name of letters, digits, '.', '_' and '-', got " + describe_value(s));
+  if (s.front() == '.')
+    o.fail(key, "expected a name that does not start with '.', got " + describe_value(s));
+  if (s.size() > kMaxNameLength)
+    o.fail(key, "expected a name of at most " + std::to_string(kMaxNameLength) +
+                    " characters, got " + std::to_string(s.size()));
   return s;
 }
 

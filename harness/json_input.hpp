@@ -77,7 +77,9 @@ private:
 // Error for an array element or other value at `path`: "<origin>: <path>: <what>".
 [[noreturn]] void input_error(const std::string& origin, const std::string& path,
                               const std::string& what);
-// A name safe in file names and paths: letters, digits, '.', '_' and '-' only.
+// A name safe in file names and paths: letters, digits, '.', '_' and '-' only, not starting with
+// '.' (no "..", no hidden file), at most kMaxNameLength characters.
+inline constexpr std::size_t kMaxNameLength = 128;
 bool valid_name(const std::string& s);
 // A required string field that must be a valid_name().
 std::string name_field(JsonObject& o, const std::string& key);

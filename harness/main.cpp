@@ -47,8 +47,13 @@ Workflow:
   costcurve compare BASELINE.json CURRENT.json
                                              nightly verdict: exits 1 on a regression
 
-Exit codes: 0 success, 1 the work ran and something failed, 2 bad arguments or input.
+Exit codes: 0 success, 1 the work ran and something failed, 2 bad arguments or input
+(including an output file that cannot be written: the previous file is left as it was).
 )";
+
+// Every backend costcurve knows, built into this binary or not: asking for one that was not built
+// gets make_backend's message saying how to build it, rather than a bare "not in {cpu}".
+const std::vector<std::string> kKnownBackends = {"cpu", "cuda"};
 
 struct Common {
   std::string backend = "cpu";
@@ -57,7 +62,7 @@ struct Common {
 
 void add_backend_options(CLI::App* cmd, Common& c) {
   cmd->add_option("--backend,-b", c.backend, "Backend to run on")
-      ->check(CLI::IsMember(costcurve::backend_names()))
+      ->check(CLI::IsMember(kKnownBackends))
       ->capture_default_str();
   cmd->add_option("--threads,-t", c.threads, "CPU threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber)
@@ -139,9 +144,19 @@ int cmd_cost(const CostArgs& a) {
   std::vector<std::string> models = a.models;
   if (models.empty()) {  // the models the results measured
     std::set<std::string> seen;
-    for (const ResultsFile& f : in.results)
-      for (const PointResult& p : f.points)
-        if (seen.insert(p.point.model).second) models.push_back(p.point.model);
+    for (std::size_t r = 0; r < in.results.size(); ++r)
+      for (std::size_t i = 0; i < in.results[r].points.size(); ++i) {
+        const std::string& m = in.results[r].points[i].point.model;
+        if (!seen.insert(m).second) continue;
+        // Looked up as <specs>/models/<name>.json: a name from a file must not be a path.
+        if (!valid_name(m) || m.ends_with(".json"))
+          input_error(r < a.results.size() ? a.results[r] : a.scenario,
+                      "$.costcurve.points[" + std::to_string(i) + "].model",
+                      "expected a model name of letters, digits, '.', '_' and '-' (looked up as " +
+                          (std::filesystem::path(a.specs) / "models" / "<name>.json").string() +
+                          "), got " + describe_value(m));
+        models.push_back(m);
+      }
   }
   for (const std::string& m : models)
     in.models.push_back(load_model(resolve_spec(m, "models", a.specs)));
@@ -235,7 +250,7 @@ int main(int argc, char** argv) {
   sweep->add_option("scenario", sweep_opt.scenario, "Scenario file, e.g. scenarios/smoke.json")
       ->required();
   sweep->add_option("--backend,-b", sweep_opt.backend, "Backend (default: the scenario's first)")
-      ->check(CLI::IsMember(costcurve::backend_names()));
+      ->check(CLI::IsMember(kKnownBackends));
   sweep->add_option("--threads,-t", sweep_opt.threads, "CPU threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
   sweep->add_option("--out,-o", sweep_opt.out,
@@ -359,6 +374,9 @@ int main(int argc, char** argv) {
     std::cerr << "costcurve: " << e.what() << "\n";
     return kExitUsage;
   } catch (const costcurve::OpError& e) {
+    std::cerr << "costcurve: " << e.what() << "\n";
+    return kExitUsage;
+  } catch (const costcurve::OutputError& e) {  // an --out that cannot be written: a bad argument
     std::cerr << "costcurve: " << e.what() << "\n";
     return kExitUsage;
   } catch (const std::exception& e) {

@@ -19,6 +19,11 @@ namespace {
 
 using nlohmann::json;
 
+// A string from a file as a JSON literal in plain ASCII (messages go to terminals).
+std::string ascii_literal(const std::string& s) {
+  return json(s).dump(-1, ' ', true, json::error_handler_t::replace);
+}
+
 // One Google Benchmark entry: the fields tools/compare.py reads. Times are always in
 // microseconds: compare.py subtracts times of the same name without converting units.
 json gb_entry(const PointResult& r, int family, const std::string& name, const char* run_type,
@@ -104,14 +109,14 @@ PointResult point_from_json(const json& j, const std::string& origin, const std:
   p.backend = o.string("backend");
   p.model = o.string("model");
   const std::string op = o.string("op");
-  if (!parse_op(op, p.op)) o.fail("op", "unknown operation '" + op + "'");
+  if (!parse_op(op, p.op)) o.fail("op", "unknown operation " + describe_value(op));
   const std::string phase = o.string("phase");
   if (phase == "prefill")
     p.phase = Phase::prefill;
   else if (phase == "decode")
     p.phase = Phase::decode;
   else
-    o.fail("phase", "expected \"prefill\" or \"decode\", got \"" + phase + "\"");
+    o.fail("phase", "expected \"prefill\" or \"decode\", got " + describe_value(phase));
   p.position = o.integer("position", 1);
   p.batch = o.integer("batch", 1);
   p.s_q = o.integer("s_q", 1);
@@ -120,7 +125,7 @@ PointResult point_from_json(const json& j, const std::string& origin, const std:
   bool dt_ok = false;
   for (DType t : {DType::f32, DType::bf16, DType::fp8_e4m3})
     if (dtype_name(t) == dt) p.dtype = t, dt_ok = true;
-  if (!dt_ok) o.fail("dtype", "unknown dtype \"" + dt + "\"");
+  if (!dt_ok) o.fail("dtype", "unknown dtype " + describe_value(dt));
   const std::string st = o.string("status");
   if (st == "ok")
     r.status = PointStatus::ok;
@@ -129,7 +134,7 @@ PointResult point_from_json(const json& j, const std::string& origin, const std:
   else if (st == "failed")
     r.status = PointStatus::failed;
   else
-    o.fail("status", "expected \"ok\", \"skipped\" or \"failed\", got \"" + st + "\"");
+    o.fail("status", "expected \"ok\", \"skipped\" or \"failed\", got " + describe_value(st));
   r.reason = o.string_or("reason", "");
   r.flops = o.number("flops", 0);
   r.bytes = o.number("bytes", 0);
@@ -157,6 +162,20 @@ PointResult point_from_json(const json& j, const std::string& origin, const std:
     t.finish();
     r.summary = summarize(r.samples_s);
     if (!(r.summary.median > 0)) t.fail("samples_s", "expected positive timings");
+    // What a rewrite (sweep --resume) derives from the samples and counts must be finite: JSON has
+    // no infinity, it would be written as null and the file would no longer load.
+    const Summary& s = r.summary;
+    if (!std::isfinite(s.max * 1e6) || !std::isfinite(s.stddev * 1e6))
+      t.fail("samples_s", "expected timings in seconds whose standard deviation (in microseconds "
+                          "too) is finite, got a largest sample of " + json(s.max).dump());
+    for (const auto& [key, count] :
+         {std::pair{"tokens", r.tokens}, {"flops", r.flops}, {"bytes", r.bytes}})
+      if (!std::isfinite(count / s.median))
+        o.fail(key, "expected a count that stays finite per second of the median time (" +
+                        json(s.median).dump() + " s), got " + json(count).dump());
+    if (r.bytes > 0 && !std::isfinite(r.flops / r.bytes))
+      o.fail("flops", "expected flops / bytes (the arithmetic intensity) to be finite, got " +
+                          json(r.flops).dump() + " / " + json(r.bytes).dump());
     JsonObject roof = o.object("roofline");
     r.floor_s = roof.number("floor_s", 0);
     r.bound = roof.string("bound");
@@ -182,9 +201,9 @@ PointResult point_from_json(const json& j, const std::string& origin, const std:
   }
   o.finish();
   if (r.name != p.name())
-    input_error(
-        origin, path + ".name",
-        "\"" + r.name + "\" does not match the point's fields (expected \"" + p.name() + "\")");
+    input_error(origin, path + ".name",
+                ascii_literal(r.name) + " does not match the point's fields (expected " +
+                    ascii_literal(p.name()) + ")");
   return r;
 }
 
@@ -197,8 +216,11 @@ std::string iso_date() {
   return buf;
 }
 
-[[noreturn]] void io_error(const std::string& what, const std::filesystem::path& p, int err) {
-  throw std::runtime_error("cannot " + what + " " + p.string() + ": " + std::strerror(err));
+// "cannot write results/x.json: No space left on device (writing results/x.json.tmp.12; the
+// previous file, if any, is unchanged)"
+[[noreturn]] void io_error(const std::filesystem::path& file, int err, const std::string& step) {
+  throw OutputError("cannot write " + file.string() + ": " + std::strerror(err) + " (" + step +
+                    "; the previous file, if any, is unchanged)");
 }
 
 }  // namespace
@@ -263,6 +285,8 @@ ResultsFile results_from_json(const json& j, const std::string& origin) {
   ResultsFile f;
   f.context = top.any("context");
   if (!f.context.is_object()) input_error(origin, "$.context", "expected an object");
+  // Google Benchmark's block is kept as it is; what costcurve reads from it is checked.
+  if (f.context.contains("date")) json_string(f.context["date"], origin, "$.context.date");
   if (!top.any("benchmarks").is_array()) input_error(origin, "$.benchmarks", "expected an array");
   JsonObject cc = top.object("costcurve");
   const std::int64_t version = cc.integer("schema_version", 1);
@@ -284,7 +308,8 @@ ResultsFile results_from_json(const json& j, const std::string& origin) {
   for (std::size_t i = 0; i < pts.size(); ++i) {
     const std::string path = cc.path("points") + "[" + std::to_string(i) + "]";
     PointResult r = point_from_json(pts[i], origin, path);
-    if (f.find(r.name)) input_error(origin, path + ".name", "duplicate point \"" + r.name + "\"");
+    if (f.find(r.name))
+      input_error(origin, path + ".name", "duplicate point " + ascii_literal(r.name));
     f.points.push_back(std::move(r));
   }
   cc.finish();
@@ -302,32 +327,31 @@ void write_atomic(const std::filesystem::path& file, const std::string& content)
   tmp_name.append(".tmp.").append(std::to_string(::getpid()));
   const std::filesystem::path tmp = dir / tmp_name;
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) io_error("create", tmp, errno);
+  if (fd < 0) io_error(file, errno, "creating " + tmp.string());
+  const auto fail = [&](int err, const std::string& step) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    io_error(file, err, step + " " + tmp.string());
+  };
   const char* p = content.data();
   std::size_t left = content.size();
   while (left > 0) {
     const ssize_t n = ::write(fd, p, left);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : ENOSPC;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      io_error("write", tmp, err);
-    }
+    if (n <= 0) fail(n < 0 ? errno : ENOSPC, "writing");
     p += n;
     left -= static_cast<std::size_t>(n);
   }
-  if (::fsync(fd) != 0) {
+  if (::fsync(fd) != 0) fail(errno, "syncing");
+  if (::close(fd) != 0) {  // e.g. a network file system reporting a full disk only now
     const int err = errno;
-    ::close(fd);
     ::unlink(tmp.c_str());
-    io_error("fsync", tmp, err);
+    io_error(file, err, "closing " + tmp.string());
   }
-  ::close(fd);
   if (::rename(tmp.c_str(), file.c_str()) != 0) {
     const int err = errno;
     ::unlink(tmp.c_str());
-    io_error("replace", file, err);
+    io_error(file, err, "renaming " + tmp.string() + " over it");
   }
   // The rename itself must survive a power cut.
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -335,6 +359,23 @@ void write_atomic(const std::filesystem::path& file, const std::string& content)
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+void check_writable(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec))
+    throw OutputError("cannot write " + file.string() + ": it is a directory");
+  const std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : ".";
+  // The temporary file write_atomic will use: one killed right here leaves what a killed write
+  // would, which `sweep --resume` removes.
+  const std::filesystem::path probe =
+      dir / (file.filename().string() + ".tmp." + std::to_string(::getpid()));
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw OutputError("cannot write " + file.string() + ": " + std::strerror(errno) +
+                      " (creating a file in " + dir.string() + ")");
+  ::close(fd);
+  ::unlink(probe.c_str());
 }
 
 json benchmark_context(const std::string& executable) {

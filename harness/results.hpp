@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -61,9 +62,20 @@ struct ResultsFile {
 ResultsFile load_results(const std::filesystem::path& file);
 ResultsFile results_from_json(const nlohmann::json& j, const std::string& origin);
 
+// An output file that cannot be written (unwritable directory, full disk, file size limit): the
+// message names the file and the cause. The CLI exits 2 on it.
+class OutputError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
 // Writes `content` to `file` atomically: a temporary file beside it, fsync, rename, fsync of the
-// directory. On any failure the previous file is intact and an error names the cause.
+// directory. On any failure the previous file is intact, the temporary file is removed, and an
+// OutputError names the file and the cause.
 void write_atomic(const std::filesystem::path& file, const std::string& content);
+// Throws OutputError when `file` could not be written by write_atomic: its directory is missing
+// or unwritable, or `file` is a directory. Creates and removes write_atomic's temporary file.
+void check_writable(const std::filesystem::path& file);
 
 // Google Benchmark's context block for this process (date, host, CPUs, caches, load).
 nlohmann::json benchmark_context(const std::string& executable);

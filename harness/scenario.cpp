@@ -18,6 +18,10 @@ constexpr std::size_t kMaxPositions = 10000;
 constexpr std::size_t kMaxPoints = 100000;
 constexpr std::int64_t kMaxDim = 1 << 20;    // any single model dimension
 constexpr std::int64_t kMaxBatch = 1 << 20;  // decode sequences
+// Query tokens of one point (batch x s_q). Sizing a point (FLOPs, bytes, memory: what the sweep
+// checks before it allocates) multiplies them by keys, heads and dimensions in 64-bit integers;
+// this bound keeps every such product exact (2^20 rows x 2^32 keys x 8, 2^20 x 2^20 x 2^21).
+constexpr std::int64_t kMaxQueryTokens = 1 << 20;
 constexpr Phase kAllPhases[] = {Phase::prefill, Phase::decode};
 constexpr DType kAllDTypes[] = {DType::f32, DType::bf16, DType::fp8_e4m3};
 // Backends a scenario may name, whether or not this build can run them: a scenario written for a
@@ -171,9 +175,19 @@ SweepSpec read_sweep(JsonObject o) {
     s.decode_batches =
         read_ints(o.array("decode_batches"), o.origin(), o.path("decode_batches"), 1, kMaxBatch);
   s.decode_query_tokens = o.integer_or("decode_query_tokens", 0, 0, kMaxDim);
-  if (o.has("top_k"))
-    for (std::int64_t k : read_ints(o.any("top_k"), o.origin(), o.path("top_k"), 1, kMaxPosition))
+  if (o.has("top_k")) {
+    const json& list = o.any("top_k");
+    for (std::int64_t k : read_ints(list, o.origin(), o.path("top_k"), 1, kMaxPosition))
       s.top_ks.push_back(static_cast<int>(k));
+    // A top-k beyond every position keeps every key of every query: nothing sparse is measured.
+    const std::int64_t longest = s.positions.back();
+    for (std::size_t i = 0; i < list.size(); ++i)
+      if (list[i].get<std::int64_t>() > longest)
+        input_error(o.origin(), json_path_index(o.path("top_k"), i),
+                    "top-k " + list[i].dump() + " is larger than every position of the sweep " +
+                        "(the longest is " + std::to_string(longest) +
+                        "): each query would keep all of its keys");
+  }
   if (o.has("dtypes")) {
     s.dtypes.clear();
     for (std::size_t i : read_names(o, "dtypes", names_of(kAllDTypes, dtype_name), "dtype"))
@@ -463,7 +477,8 @@ Scenario parse_scenario(const std::string& text, const std::string& origin, cons
   if (o.has("run")) s.run = read_run(o.object("run"));
   o.finish();
 
-  const std::size_t points = points_up_to(s, kMaxPoints).size();
+  const std::vector<Point> all = points_up_to(s, kMaxPoints);
+  const std::size_t points = all.size();
   if (points == 0) {
     const bool any_fit = s.sweep.operations.empty() ||
                          std::any_of(s.models.begin(), s.models.end(), [&](const ModelSpec& m) {
@@ -482,6 +497,15 @@ Scenario parse_scenario(const std::string& text, const std::string& origin, cons
     input_error(origin, "$.sweep",
                 "the sweep yields more than " + std::to_string(kMaxPoints) +
                     " points; measure fewer positions, batches, top-k values or dtypes");
+  for (const Point& p : all)
+    if (p.batch * p.s_q > kMaxQueryTokens) {
+      const bool prefill = p.phase == Phase::prefill;
+      input_error(origin, prefill ? "$.sweep.prefill_chunk" : "$.sweep.decode_batches",
+                  "point " + p.name() + " has " + std::to_string(p.batch * p.s_q) +
+                      " query tokens (" +
+                      (prefill ? "the prefill chunk" : "decode batch x decode_query_tokens") +
+                      "), more than the " + std::to_string(kMaxQueryTokens) + " a point may have");
+    }
 
   json c = {{"name", s.name},          {"description", s.description},
             {"models", json::array()}, {"sweep", sweep_json(s.sweep)},

@@ -415,12 +415,21 @@ int run_sweep(const SweepOptions& opt, std::ostream& out) {
 
   const auto save = [&] { write_atomic(file, results.to_json().dump(1) + "\n"); };
   try {
+    check_writable(file);  // before the ceilings are measured, which takes a while
+  } catch (const OutputError& e) {
+    out << "costcurve sweep: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  try {
     if (!results.has_ceilings) {
       out << "measuring the ceilings of " << info.device << " ...\n";
       results.ceilings = measure_ceilings(*be);
       results.has_ceilings = true;
     }
     save();  // fail early when the output cannot be written
+  } catch (const OutputError& e) {
+    out << "costcurve sweep: " << e.what() << "\n";
+    return kExitUsage;
   } catch (const std::exception& e) {
     out << "costcurve sweep: " << e.what() << "\n";
     return kExitFailed;
@@ -465,6 +474,9 @@ int run_sweep(const SweepOptions& opt, std::ostream& out) {
     results.points.push_back(std::move(r));
     try {
       save();
+    } catch (const OutputError& e) {  // the message says the previous file is unchanged
+      out << "costcurve sweep: " << e.what() << "\n";
+      return kExitUsage;
     } catch (const std::exception& e) {
       out << "costcurve sweep: " << e.what() << " (the previous results file is intact)\n";
       return kExitFailed;

@@ -28,7 +28,8 @@ struct SweepOptions {
   std::function<std::unique_ptr<Backend>(const std::string&, int)> backend_factory;
 };
 
-// Returns the exit code: 0 all points ok or skipped, 1 some failed, 2 bad input.
+// Returns the exit code: 0 all points ok or skipped, 1 some failed, 2 bad input or an output file
+// that cannot be written (the previous results file is left as it was).
 int run_sweep(const SweepOptions& opt, std::ostream& out);
 
 // Default results path for a scenario and backend.

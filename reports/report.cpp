@@ -22,9 +22,12 @@ std::string safe_label(const std::string& s) {
   std::string out;
   for (unsigned char c : s) {
     if (out.size() >= 120) break;
-    const bool ok =
-        std::isalnum(c) ||
-        std::string_view(" .,:;()/+=%$-_").find(static_cast<char>(c)) != std::string_view::npos;
+    bool ok = std::isalnum(c) || std::string_view(" .,:;()/+=%$-_").find(static_cast<char>(c)) !=
+                                     std::string_view::npos;
+    // No name directly followed by '(': nothing that reads as a call, e.g. system(...).
+    if (c == '(' && !out.empty() &&
+        (std::isalnum(static_cast<unsigned char>(out.back())) || out.back() == '_'))
+      ok = false;
     out += ok ? static_cast<char>(c) : '?';
   }
   return out;
@@ -38,7 +41,12 @@ std::string html_escape(const std::string& s) {
       case '>': out += "&gt;"; break;
       case '"': out += "&quot;"; break;
       case '\'': out += "&#39;"; break;
-      default: out += c;
+      // Control characters are not allowed in HTML (and a terminal showing the file would obey
+      // escape sequences): all but white space become '?'.
+      default: {
+        const auto u = static_cast<unsigned char>(c);
+        out += (u < 0x20 && c != '\n' && c != '\t' && c != '\r') || u == 0x7f ? '?' : c;
+      }
     }
   return out;
 }
@@ -72,13 +80,18 @@ struct CostFile {
 
 const json& field(const json& j, const std::string& key, const std::string& origin,
                   const std::string& path, json::value_t type) {
-  if (!j.is_object() || !j.contains(key)) input_error(origin, path, "missing field '" + key + "'");
+  if (!j.is_object()) input_error(origin, path, "expected an object, got " + describe_value(j));
+  if (!j.contains(key)) input_error(origin, path, "missing field '" + key + "'");
   const json& v = j.at(key);
   const bool number = type == json::value_t::number_float;
-  if (number ? !v.is_number() : v.type() != type)
-    input_error(origin, path + "." + key, "unexpected " + describe_value(v));
-  if (number && !std::isfinite(v.get<double>()))
-    input_error(origin, path + "." + key, "expected a finite number");
+  const char* expected = number                          ? "a finite number"
+                         : type == json::value_t::object ? "an object"
+                         : type == json::value_t::array  ? "an array"
+                         : type == json::value_t::string ? "a string"
+                                                         : "another type";
+  if (number ? !v.is_number() || !std::isfinite(v.get<double>()) : v.type() != type)
+    input_error(origin, json_path_key(path, key),
+                std::string("expected ") + expected + ", got " + describe_value(v));
   return v;
 }
 
@@ -92,8 +105,9 @@ CostFile load_cost(const fs::path& file) {
   c.hardware = field(hw, "display_name", o, "$.hardware", vt::string);
   c.tier = field(price, "tier", o, "$.price", vt::string);
   c.price = field(price, "usd_per_hour", o, "$.price", vt::number_float);
-  if (j.contains("projection") && j["projection"].is_object())
-    c.projection = j["projection"].value("from", "?");
+  if (j.contains("projection") && !j["projection"].is_null())
+    c.projection =
+        field(field(j, "projection", o, "$", vt::object), "from", o, "$.projection", vt::string);
   c.label = c.hardware + " at $" + fmt(c.price, 3) + "/h" +
             (c.projection.empty() ? "" : " (projected from " + c.projection + ")");
   c.label_short = field(hw, "name", o, "$.hardware", vt::string).get<std::string>() + " at $" +
@@ -122,9 +136,22 @@ CostFile load_cost(const fs::path& file) {
     c.curves.push_back(std::move(cv));
   }
   if (c.curves.empty()) input_error(o, "$.curves", "expected at least one curve");
-  c.crossovers = j.value("crossovers", json::object());
-  c.ratios = j.value("sparse_dense_ratio", json::array());
-  c.calibration = j.value("calibration", json());
+  // Optional parts, checked for what the page reads from them.
+  if (j.contains("crossovers")) c.crossovers = field(j, "crossovers", o, "$", vt::object);
+  if (j.contains("sparse_dense_ratio")) {
+    c.ratios = field(j, "sparse_dense_ratio", o, "$", vt::array);
+    for (std::size_t i = 0; i < c.ratios.size(); ++i) {
+      const std::string p = "$.sparse_dense_ratio[" + std::to_string(i) + "]";
+      field(c.ratios[i], "phase", o, p, vt::string);
+      field(c.ratios[i], "position", o, p, vt::number_float);
+      field(c.ratios[i], "ratio", o, p, vt::number_float);
+    }
+  }
+  if (j.contains("calibration") && !j["calibration"].is_null()) {
+    c.calibration = field(j, "calibration", o, "$", vt::object);
+    if (c.calibration.contains("calibration"))
+      field(c.calibration, "calibration", o, "$.calibration", vt::string);
+  }
   c.requests = j.value("requests", json::array());
   return c;
 }
@@ -209,7 +236,11 @@ int run_report(const ReportOptions& opt, std::ostream& out) {
       std::vector<std::string> parts;
       for (const auto& [name, v] : cv.breakdown[0]) parts.push_back(name);
       br << "position_k";
-      for (const auto& p : parts) br << "," << p;
+      for (const auto& p : parts) {  // names from the file: one line, no separator in them
+        std::string h = safe_label(p);
+        std::replace(h.begin(), h.end(), ',', ';');
+        br << "," << h;
+      }
       br << "\n";
       for (std::size_t r = 0; r < cv.pos.size(); ++r) {
         csv << cv.pos[r] / 1024 << "," << cv.usd[r] << "," << cv.lo[r] << "," << cv.hi[r] << "\n";

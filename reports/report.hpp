@@ -21,12 +21,15 @@ struct ReportOptions {
 };
 
 // Returns 0 when the report was written (also without gnuplot: then data and scripts only, and
-// it says how to render them), 2 for bad input, 1 when gnuplot failed.
+// it says how to render them), 2 for bad input, 1 when gnuplot failed. A file that cannot be
+// written throws OutputError (the CLI exits 2).
 int run_report(const ReportOptions& opt, std::ostream& out);
 
 // What a label from an input file may contain in a gnuplot script or HTML: letters, digits, space
-// and . , : ; ( ) / + = % $ - _ ; anything else becomes '?'. At most 120 characters.
+// and . , : ; ( ) / + = % $ - _ ; anything else becomes '?', and so does a '(' right after a
+// letter, digit or '_' (no "system(" survives). At most 120 characters.
 std::string safe_label(const std::string& s);
+// & < > " ' as entities; control characters other than white space as '?'.
 std::string html_escape(const std::string& s);
 
 }  // namespace costcurve

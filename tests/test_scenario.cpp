@@ -152,7 +152,7 @@ TEST(Scenario, OperationsFitModelsAndPhases) {
   // Listed in a different order than kAllOps: the points follow kAllOps.
   const Scenario s = parse_scenario(
       scenario(R"({"operations": ["sparse_decode", "dense_decode"], "positions": [1, 2, 5],
-                   "top_k": [8, 4], "dtypes": ["bf16", "f32"]})",
+                   "top_k": [5, 4], "dtypes": ["bf16", "f32"]})",
                R"(, "backends": ["cuda", "cpu"])", models),
       "ops.json", kScenarios);
   const std::vector<std::string> got = names(generate_points(s));
@@ -168,12 +168,12 @@ TEST(Scenario, OperationsFitModelsAndPhases) {
       "cpu/deepseek-v3.2/dense_decode/decode/L5/B1/sq2/bf16",
       "cpu/deepseek-v3.2/sparse_decode/decode/L2/B1/sq2/k4/f32",
       "cpu/deepseek-v3.2/sparse_decode/decode/L2/B1/sq2/k4/bf16",
-      "cpu/deepseek-v3.2/sparse_decode/decode/L2/B1/sq2/k8/f32",
-      "cpu/deepseek-v3.2/sparse_decode/decode/L2/B1/sq2/k8/bf16",
+      "cpu/deepseek-v3.2/sparse_decode/decode/L2/B1/sq2/k5/f32",
+      "cpu/deepseek-v3.2/sparse_decode/decode/L2/B1/sq2/k5/bf16",
       "cpu/deepseek-v3.2/sparse_decode/decode/L5/B1/sq2/k4/f32",
       "cpu/deepseek-v3.2/sparse_decode/decode/L5/B1/sq2/k4/bf16",
-      "cpu/deepseek-v3.2/sparse_decode/decode/L5/B1/sq2/k8/f32",
-      "cpu/deepseek-v3.2/sparse_decode/decode/L5/B1/sq2/k8/bf16"};
+      "cpu/deepseek-v3.2/sparse_decode/decode/L5/B1/sq2/k5/f32",
+      "cpu/deepseek-v3.2/sparse_decode/decode/L5/B1/sq2/k5/bf16"};
   ASSERT_EQ(got.size(), 2 * want_cpu.size());
   EXPECT_EQ(std::vector<std::string>(got.begin(), got.begin() + 16), want_cpu);
   EXPECT_EQ(got[16], "cuda/deepseek-v3.1-terminus/dense_decode/decode/L2/B1/sq2/f32");

@@ -83,13 +83,16 @@ public:
     return p;
   }
   void release(void* p) noexcept override { std::free(p); }
+  // Zero bytes are a no-op: an empty host vector has a null data(), and memcpy from null is
+  // undefined even for a length of 0 (UBSan: "null pointer passed as argument 2").
   void upload(void* dst, const void* src, std::size_t bytes) override {
-    if (dst != src) std::memcpy(dst, src, bytes);
+    if (bytes && dst != src) std::memcpy(dst, src, bytes);
   }
   void download(void* dst, const void* src, std::size_t bytes) override {
-    if (dst != src) std::memcpy(dst, src, bytes);
+    if (bytes && dst != src) std::memcpy(dst, src, bytes);
   }
   void copy(void* dst, const void* src, std::size_t bytes) override {
+    if (bytes == 0) return;
     // One contiguous slice per thread: a single memcpy thread cannot saturate memory bandwidth.
     const long n = static_cast<long>(bytes);
 #pragma omp parallel num_threads(threads_)

@@ -248,9 +248,13 @@ private:
 std::unique_ptr<Backend> make_cuda_backend() {
   int n = 0;
   const cudaError_t e = cudaGetDeviceCount(&n);
+  // Without a driver the runtime says "driver version is insufficient": say what it means here.
   if (e != cudaSuccess || n == 0)
     throw OpError(std::string("backend 'cuda' cannot run here: ") +
-                  (e != cudaSuccess ? cudaGetErrorString(e) : "no CUDA device found"));
+                  (e != cudaSuccess ? std::string("no usable CUDA driver or GPU (") +
+                                          cudaGetErrorName(e) + ": " + cudaGetErrorString(e) + ")"
+                                    : std::string("no CUDA device found")) +
+                  "; the CPU backend needs neither (--backend cpu)");
   return std::make_unique<CudaBackend>();
 }
 
