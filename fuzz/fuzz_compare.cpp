@@ -40,7 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (same && r.regression()) finding("an A/A comparison reports a regression");
       volatile std::size_t sink = compare_table(r).size() + compare_markdown(r).size();
       // As run_compare writes it: bytes that are not UTF-8 are replaced, never thrown.
-      sink = sink + compare_json(r).dump(2, ' ', false, nlohmann::json::error_handler_t::replace).size();
+      sink = sink +
+             compare_json(r).dump(2, ' ', false, nlohmann::json::error_handler_t::replace).size();
       (void)sink;
     });
   return 0;

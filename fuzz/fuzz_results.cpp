@@ -24,7 +24,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   expect_no_throw("writing the loaded results back and reading them again", [&] {
     const nlohmann::json written = f.to_json();
     const std::string out = written.dump(2);
-    const ResultsFile again = results_from_json(parse_json(out, "rewritten.json"), "rewritten.json");
+    const ResultsFile again =
+        results_from_json(parse_json(out, "rewritten.json"), "rewritten.json");
     if (again.to_json() != written) finding("results change when written and read back");
     for (const PointResult& p : f.points)
       if (f.find(p.name) == nullptr) finding("find() misses point " + p.name);

@@ -65,6 +65,13 @@ public:
   explicit FaultyBackend(std::shared_ptr<Faults> f)
       : ForwardingBackend(make_backend("cpu", 2)), faults_(std::move(f)) {}
 
+  // No cache to defeat: one input set per point, set up and validated once (the rotation over
+  // input sets has its own tests in test_measurement.cpp).
+  BackendInfo info() const override {
+    BackendInfo i = ForwardingBackend::info();
+    i.cache_bytes = 0;
+    return i;
+  }
   double time(const std::function<void()>& work) override {
     ++timing_;
     struct Leave {
@@ -157,10 +164,13 @@ private:
 };
 
 // The smoke scenario, decode batch 1 only (16 points, every operation at L64 and L300), with few
-// repetitions: these tests look at statuses, not at times.
+// repetitions (these tests look at statuses, not at times) and a tenth of its reference budget:
+// long rows are sampled, and the faults must still be caught (a flip goes into the last row, which
+// is always checked).
 fs::path quick_scenario(const fs::path& dir) {
   return test::smoke_variant(dir, [](json& s) {
     s["sweep"]["decode_batches"] = {1};
+    s["run"]["validate_max_gflop"] = 0.05;
     s["run"]["min_repetitions"] = 2;
     s["run"]["max_repetitions"] = 3;
     s["run"]["max_time_s"] = 0.05;
@@ -298,6 +308,8 @@ TEST(Faults, WrongNumbersFailValidationAndStayOutOfTheCosts) {
   EXPECT_GT(r.find("sparse_decode/decode/L64/")->rel_l2, 1e-3);
   EXPECT_GT(r.find("dense_prefill/prefill/L300/")->rel_l2, 1e-3);
   EXPECT_NE(r.find("sparse_decode/decode/L64/")->reason.find("(bound 2e-05)"), std::string::npos);
+  // The flip was caught on a sample of the chunk's 32 rows: the last row is always among them.
+  EXPECT_LT(r.find("dense_prefill/prefill/L300/")->tokens_checked, 32);
   // Only the 3 faulted points failed; top-k decode, which the flip did not touch, is fine.
   int failed = 0;
   for (const PointResult& p : r.results.points) failed += p.status == PointStatus::failed;

@@ -36,8 +36,8 @@ TEST(FuzzRegressions, ScenarioQueryTokensPerPointAreBounded) {
   EXPECT_NE(msg.find("query tokens"), std::string::npos) << msg;
 }
 
-// fuzz_results: samples of 1e200 s loaded, but their standard deviation overflows to infinity, which
-// a rewrite of the file (sweep --resume) writes as null: the rewritten file no longer loaded.
+// fuzz_results: samples of 1e200 s loaded, but their standard deviation overflows to infinity,
+// which a rewrite of the file (sweep --resume) writes as null: the rewritten file no longer loaded.
 TEST(FuzzRegressions, ResultsSamplesWithInfiniteStatisticsAreRefused) {
   const fs::path file = kRegressions / "results_samples_overflow.json";
   const std::string msg = input_error_of([&] { load_results(file); });
@@ -51,8 +51,7 @@ TEST(FuzzRegressions, ResultsSamplesWithInfiniteStatisticsAreRefused) {
 TEST(FuzzRegressions, ResultsCountsWithInfiniteRatesAreRefused) {
   const fs::path file = kRegressions / "results_rate_overflow.json";
   const std::string msg = input_error_of([&] { load_results(file); });
-  EXPECT_NE(msg.find(file.string() + ": $.costcurve.points[0].tokens: "), std::string::npos)
-      << msg;
+  EXPECT_NE(msg.find(file.string() + ": $.costcurve.points[0].tokens: "), std::string::npos) << msg;
 }
 
 }  // namespace
