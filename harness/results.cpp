@@ -166,8 +166,10 @@ PointResult point_from_json(const json& j, const std::string& origin, const std:
     // no infinity, it would be written as null and the file would no longer load.
     const Summary& s = r.summary;
     if (!std::isfinite(s.max * 1e6) || !std::isfinite(s.stddev * 1e6))
-      t.fail("samples_s", "expected timings in seconds whose standard deviation (in microseconds "
-                          "too) is finite, got a largest sample of " + json(s.max).dump());
+      t.fail("samples_s",
+             "expected timings in seconds whose standard deviation (in microseconds "
+             "too) is finite, got a largest sample of " +
+                 json(s.max).dump());
     for (const auto& [key, count] :
          {std::pair{"tokens", r.tokens}, {"flops", r.flops}, {"bytes", r.bytes}})
       if (!std::isfinite(count / s.median))

@@ -31,12 +31,12 @@ using nlohmann::json;
 const fs::path kSource = COSTCURVE_SOURCE_DIR;
 
 enum class Kind {
-  kernel_error,       // throws OpError before the kernel runs
-  out_of_memory,      // throws std::bad_alloc (a workspace that does not fit)
-  timed_error,        // throws OpError on the 3rd call made inside Backend::time (the timing)
-  relative_noise,     // multiplies every output by 1 + 1e-2 u, u uniform in [-1, 1]
-  flip_one_element,   // negates the largest output of the last query token (top-k: changes its
-                      // first index)
+  kernel_error,      // throws OpError before the kernel runs
+  out_of_memory,     // throws std::bad_alloc (a workspace that does not fit)
+  timed_error,       // throws OpError on the 3rd call made inside Backend::time (the timing)
+  relative_noise,    // multiplies every output by 1 + 1e-2 u, u uniform in [-1, 1]
+  flip_one_element,  // negates the largest output of the last query token (top-k: changes its
+                     // first index)
 };
 
 // One fault: the kind, and the point it hits, by operation, position (the longest sequence of the
@@ -177,8 +177,8 @@ fs::path quick_scenario(const fs::path& dir) {
   });
 }
 
-test::SweepRun faulty_sweep(const fs::path& scenario, const fs::path& out, const std::string& filter,
-                            const std::shared_ptr<Faults>& faults) {
+test::SweepRun faulty_sweep(const fs::path& scenario, const fs::path& out,
+                            const std::string& filter, const std::shared_ptr<Faults>& faults) {
   return test::sweep_through(scenario, out, filter,
                              [faults] { return std::make_unique<FaultyBackend>(faults); });
 }
@@ -191,9 +191,9 @@ TEST(Faults, KernelErrorsFailTheirPointWithTheReasonAndTheSweepGoesOn) {
   const fs::path dir = test::temp_dir("faults-errors");
   const fs::path s = quick_scenario(dir);
   auto faults = std::make_shared<Faults>(Faults{
-      {Kind::kernel_error, Op::sparse_decode, 64},   // on its first call: validation
-      {Kind::timed_error, Op::indexer, 300},         // after validation passed, while timing
-      {Kind::out_of_memory, Op::indexer, 64},        // a skip, not a failure
+      {Kind::kernel_error, Op::sparse_decode, 64},  // on its first call: validation
+      {Kind::timed_error, Op::indexer, 300},        // after validation passed, while timing
+      {Kind::out_of_memory, Op::indexer, 64},       // a skip, not a failure
   });
   const std::string filter = "deepseek-v3.2/(indexer|sparse_decode)/decode/";
   const test::SweepRun r = faulty_sweep(s, dir / "out.json", filter, faults);
@@ -235,8 +235,8 @@ TEST(Faults, KernelErrorsFailTheirPointWithTheReasonAndTheSweepGoesOn) {
   // The `costcurve sweep` process says the same: resuming the finished file (nothing left to run;
   // failed points are kept, not retried) exits 1.
   const std::string cmd = std::string(COSTCURVE_BINARY) + " sweep '" + s.string() + "' --out '" +
-                          (dir / "out.json").string() + "' --resume --filter '" + filter +
-                          "' > '" + (dir / "cli.log").string() + "' 2>&1";
+                          (dir / "out.json").string() + "' --resume --filter '" + filter + "' > '" +
+                          (dir / "cli.log").string() + "' 2>&1";
   const int status = std::system(cmd.c_str());
   ASSERT_TRUE(WIFEXITED(status)) << cmd;
   EXPECT_EQ(WEXITSTATUS(status), 1) << std::ifstream(dir / "cli.log").rdbuf();

@@ -75,7 +75,8 @@ private:
     std::string cpu;
     double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
     in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
-    return (user + nice + system + irq + softirq + steal) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+    return (user + nice + system + irq + softirq + steal) /
+           static_cast<double>(::sysconf(_SC_CLK_TCK));
   }
   static double self_s() {
     double s = 0;
@@ -105,7 +106,8 @@ fs::path verdict_scenario(const fs::path& dir) {
   return test::smoke_variant(dir, [](json& s) {
     s["name"] = "verdicts";
     s["sweep"]["decode_batches"] = {1};
-    s["run"]["min_time_s"] = std::getenv("EXP_MIN_TIME") ? std::atof(std::getenv("EXP_MIN_TIME")) : 0.002;
+    s["run"]["min_time_s"] =
+        std::getenv("EXP_MIN_TIME") ? std::atof(std::getenv("EXP_MIN_TIME")) : 0.002;
     s["run"]["max_time_s"] = 10;
     s["run"]["min_repetitions"] = kRepetitions;
     s["run"]["max_repetitions"] = kRepetitions;
@@ -295,8 +297,8 @@ TEST(Verdicts, DetectionRatesOfInjectedSlowdowns) {
         const fs::path out = dir / ("a" + std::to_string(attempts) + "-" +
                                     (c < 0 ? "base" : std::to_string(c)) + ".json");
         const auto st = stretch[c + 1];
-        const test::SweepRun r = test::sweep_through(
-            s, out, filter, [st] { return std::make_unique<SlowBackend>(st); });
+        const test::SweepRun r =
+            test::sweep_through(s, out, filter, [st] { return std::make_unique<SlowBackend>(st); });
         ASSERT_EQ(r.rc, 0) << r.log;
         files[c + 1] = r.results;
       }
@@ -328,9 +330,8 @@ TEST(Verdicts, DetectionRatesOfInjectedSlowdowns) {
         named = named || (slowed && r.points[i].regression);
         if (r.points[i].regression && !slowed)
           std::cout << "  trial " << trials << " " << t.label << " at " << t.threshold * 100
-                    << "%: false alarm on "
-                    << r.points[i].name << " (" << r.points[i].change * 100 << "%, p "
-                    << r.points[i].p_value << ")\n";
+                    << "%: false alarm on " << r.points[i].name << " (" << r.points[i].change * 100
+                    << "%, p " << r.points[i].p_value << ")\n";
       }
       ++t.trials;
       t.trials_flagged += r.regression();
