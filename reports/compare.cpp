@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <sstream>
 #include <unordered_map>
@@ -570,9 +571,40 @@ json compare_json(const CompareReport& r) {
           {"warnings", r.warnings}};
 }
 
+namespace {
+
+std::string regex_escape(const std::string& s) {
+  std::string e;
+  for (const char ch : s) {
+    if (std::strchr("\\^$.|?*+()[]{}", ch) != nullptr && ch != '\0') e += '\\';
+    e += ch;
+  }
+  return e;
+}
+
+}  // namespace
+
+std::string rerun_filter(const CompareReport& r) {
+  std::vector<std::string> alternatives;
+  for (const PointVerdict& v : r.points)
+    if (v.regression) alternatives.push_back(regex_escape(v.name));
+  for (const SlopeVerdict& s : r.slopes) {
+    if (!s.flagged) continue;
+    const std::size_t star = s.curve.find("/L*/");
+    if (star == std::string::npos) continue;
+    alternatives.push_back(regex_escape(s.curve.substr(0, star)) + "/L[0-9]+/" +
+                           regex_escape(s.curve.substr(star + 4)));
+  }
+  if (alternatives.empty()) return {};
+  std::string re = "^(?:";
+  for (std::size_t i = 0; i < alternatives.size(); ++i) re += (i ? "|" : "") + alternatives[i];
+  return re + ")$";
+}
+
 int run_compare(const std::filesystem::path& base, const std::filesystem::path& cur,
                 const CompareOptions& o, const std::filesystem::path& markdown_out,
-                const std::filesystem::path& json_out, std::ostream& out) {
+                const std::filesystem::path& json_out, std::ostream& out,
+                const std::filesystem::path& rerun_filter_out) {
   constexpr int kRegression = 1, kBadInput = 2;
   CompareReport report;
   try {
@@ -591,6 +623,10 @@ int run_compare(const std::filesystem::path& base, const std::filesystem::path& 
     if (!json_out.empty())
       write_atomic(json_out,
                    compare_json(report).dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+    if (!rerun_filter_out.empty()) {
+      const std::string re = rerun_filter(report);
+      write_atomic(rerun_filter_out, re.empty() ? re : re + "\n");
+    }
   } catch (const std::exception& e) {
     out << "costcurve compare: " << e.what() << "\n";
     return kBadInput;

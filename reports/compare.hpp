@@ -88,6 +88,14 @@ double mann_whitney_p(const std::vector<double>& a, const std::vector<double>& b
 // not finite, trailing text).
 double parse_fraction(const std::string& text, const std::string& option);
 
+// A `costcurve sweep --filter` regex (ECMAScript, anchored) that matches exactly the points worth
+// measuring again before a regression is believed: every regressed point and every point of a
+// flagged curve. Empty when the report has no regression. On a shared machine whole sweeps drift
+// by 5-20% from run to run, which no U test over one run's repetitions can see; a slowdown that
+// a fresh process measures again is a regression, one that vanishes was the machine
+// (README "Nightly regressions").
+std::string rerun_filter(const CompareReport& r);
+
 std::string compare_table(const CompareReport& r);     // fixed-width text for a terminal or log
 std::string compare_markdown(const CompareReport& r);  // CI logs and pull requests
 nlohmann::json compare_json(const CompareReport& r);
@@ -96,8 +104,10 @@ nlohmann::json compare_json(const CompareReport& r);
 // paths are not empty. Returns 1 on regression, else 0; 2 with the message printed to `out` when
 // a file cannot be read or is invalid (InputError), an output cannot be written, or the options
 // are out of range.
+// `rerun_filter_out`, when not empty, receives rerun_filter() (an empty file without a regression).
 int run_compare(const std::filesystem::path& base, const std::filesystem::path& cur,
                 const CompareOptions& o, const std::filesystem::path& markdown_out,
-                const std::filesystem::path& json_out, std::ostream& out);
+                const std::filesystem::path& json_out, std::ostream& out,
+                const std::filesystem::path& rerun_filter_out = {});
 
 }  // namespace costcurve

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <numbers>
 #include <random>
+#include <regex>
 #include <sstream>
 
 #include "harness/json_input.hpp"
@@ -293,6 +294,43 @@ TEST(Compare, SlopeCatchesALongRangeSlowdownBelowThreshold) {
   ASSERT_FALSE(weak.warnings.empty());
   EXPECT_NE(weak.warnings.back().find("30 of 30 points"), std::string::npos)
       << weak.warnings.back();
+}
+
+// The re-run filter selects exactly what a fresh process must measure again: the regressed points
+// and every point of a flagged curve, and nothing when there is no regression.
+TEST(Compare, RerunFilterMatchesRegressedPointsAndFlaggedCurves) {
+  const auto matches = [](const std::string& re, const std::string& name) {
+    return std::regex_search(name, std::regex(re, std::regex::ECMAScript));
+  };
+  const ResultsFile base = noisy_file(41, 0.02, 10);
+  EXPECT_EQ(rerun_filter(compare_results(base, noisy_file(42, 0.02, 10), CompareOptions{})), "");
+
+  // One point 20% slower: the filter names it alone.
+  const std::string slowed = base.points[3].name;
+  ResultsFile one = noisy_file(42, 0.02, 10);
+  for (double& t : one.points[3].samples_s) t *= 1.2;
+  const CompareReport r1 = compare_results(base, one, CompareOptions{});
+  ASSERT_EQ(r1.regression_count(), 1);
+  const std::string re1 = rerun_filter(r1);
+  for (const PointResult& p : base.points) EXPECT_EQ(matches(re1, p.name), p.name == slowed) << re1;
+  EXPECT_FALSE(matches(re1, slowed + "x"));  // anchored
+  // Regex characters in names are escaped: "v3.2" does not match "v3x2", "(" is literal.
+  CompareReport hand;
+  PointVerdict odd;
+  odd.name = "cpu/deepseek-v3.2(a)/x";
+  odd.regression = true;
+  hand.points.push_back(odd);
+  const std::string re3 = rerun_filter(hand);
+  EXPECT_TRUE(matches(re3, "cpu/deepseek-v3.2(a)/x")) << re3;
+  EXPECT_FALSE(matches(re3, "cpu/deepseek-v3x2(a)/x")) << re3;
+
+  // A tilt beyond 64K flags each curve's slope: the filter takes every position of it.
+  const auto tilt = [](std::int64_t pos) { return pos >= 65536 ? 1.03 : 0.97; };
+  const CompareReport r2 =
+      compare_results(noisy_file(31, 0.01, 10), noisy_file(32, 0.01, 10, tilt), CompareOptions{});
+  ASSERT_EQ(r2.flagged_slope_count(), kCurves);
+  const std::string re2 = rerun_filter(r2);
+  for (const PointResult& p : base.points) EXPECT_TRUE(matches(re2, p.name)) << p.name;
 }
 
 TEST(Compare, FewerThanTwoRepetitionsMeansNoTest) {

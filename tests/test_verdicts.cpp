@@ -1,8 +1,9 @@
 // Can the nightly verdict be trusted on this machine? Real sweeps of a small scenario (the smoke
 // scenario, decode batch 1, exactly 10 repetitions per point so that the U test can reach small p),
-// compared with `costcurve compare`'s rules at the threshold the README recommends for nightly runs
-// (5%, alpha 0.05):
-//  - A/A: the costcurve binary sweeps the scenario twice; compare must find no regression.
+// compared with `costcurve compare`'s rules at the thresholds the README recommends for nightly
+// runs (alpha 0.05):
+//  - A/A: the costcurve binary sweeps the scenario twice; compare, with the nightly job's
+//    confirmation re-run of flagged points, must find no regression.
 //  - Detection: trials of A/A, +5% and +10% on the indexer, the slowdown injected by a decorator
 //    backend whose time() stretches the indexer's measured time by the factor. The rates are
 //    printed (and recorded as test properties); the README's "Reliability" section quotes them.
@@ -39,6 +40,8 @@ using nlohmann::json;
 constexpr int kThreads = 1;
 constexpr int kRepetitions = 10;
 constexpr Op kSlowed = Op::indexer;
+// The nightly threshold the README recommends for shared VMs such as CI's (5% on dedicated nodes).
+constexpr int kSharedVmThresholdPercent = 10;
 
 int env_or(const char* name, int fallback) {
   const char* v = std::getenv(name);
@@ -159,13 +162,37 @@ TEST(Verdicts, AATwoRealSweepsShowNoRegression) {
     GTEST_SKIP() << "the machine was busy: other processes used " << static_cast<int>(100 * others)
                  << "% of the CPUs during each of 3 attempts (limit "
                  << static_cast<int>(100 * quiet) << "%)";
-  const fs::path log = dir / "compare.log";
-  const int rc = run_binary("compare '" + (dir / "a.json").string() + "' '" +
-                                (dir / "b.json").string() + "' --threshold 5% --alpha 0.05",
-                            log);
+  // The nightly rule (README "Nightly regressions", tools/nightly.sh): compare at the shared-VM
+  // threshold; a flagged point is measured again in a fresh process and only a slowdown that the
+  // re-run confirms is a regression. Whole sweeps on this VM drift by 5-20% from process to
+  // process (measured: five A/A pairs, every one with some point beyond 5%, two beyond 10%), a
+  // shift within one run's repetitions cannot show.
+  const fs::path log = dir / "compare.log", rerun = dir / "rerun.filter";
+  const std::string threshold = " --threshold " + std::to_string(kSharedVmThresholdPercent) + "%";
+  const int rc =
+      run_binary("compare '" + (dir / "a.json").string() + "' '" + (dir / "b.json").string() + "'" +
+                     threshold + " --alpha 0.05 --rerun-filter '" + rerun.string() + "'",
+                 log);
   std::cout << slurp(log) << "other processes used " << static_cast<int>(100 * others)
             << "% of the CPUs meanwhile\n";
-  EXPECT_EQ(rc, 0) << "A/A comparison reported a regression (exit " << rc << ")";
+  ASSERT_TRUE(rc == 0 || rc == 1) << slurp(log);
+  const std::string filter = slurp(rerun);
+  EXPECT_EQ(rc == 1, !filter.empty());
+  if (rc == 1) {
+    const fs::path c = dir / "c.json", clog = dir / "c.log", confirm = dir / "confirm.log";
+    test::seed_results(s, c, make_backend("cpu", kThreads)->info());
+    ASSERT_EQ(run_binary("sweep '" + s.string() + "' --out '" + c.string() + "' --resume" +
+                             threads + " --filter '" + filter.substr(0, filter.size() - 1) + "'",
+                         clog),
+              0)
+        << slurp(clog);
+    const int confirmed = run_binary("compare '" + (dir / "a.json").string() + "' '" + c.string() +
+                                         "'" + threshold + " --alpha 0.05",
+                                     confirm);
+    std::cout << "measured again:\n" << slurp(confirm);
+    EXPECT_EQ(confirmed, 0) << "A/A: a regression that a fresh process measured again (exit "
+                            << confirmed << ")";
+  }
   const CompareReport r =
       compare_results(load_results(dir / "a.json"), load_results(dir / "b.json"), nightly());
   ASSERT_EQ(r.points.size(), 16u);

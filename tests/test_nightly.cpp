@@ -1,0 +1,104 @@
+// tools/nightly.sh, the README's nightly job, run for real on a six-point scenario: the first run
+// becomes the baseline; a run slower than the baseline is flagged, measured again in a fresh
+// process and reported as a confirmed regression (exit 1) without replacing the baseline; bad
+// arguments exit 2 and write nothing outside the output directory.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "harness/results.hpp"
+#include "tests/sweep_doubles.hpp"
+#include "tests/test_util.hpp"
+
+namespace costcurve {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class Nightly : public ::testing::Test {
+protected:
+  void SetUp() override {
+    dir_ = test::temp_dir("nightly");
+    scenario_ = test::smoke_variant(dir_, [](nlohmann::json& s) {
+      s["name"] = "nightly-test";
+      s["models"] = {"deepseek-v3.2"};
+      s["sweep"]["positions"] = {64};
+      s["sweep"]["decode_batches"] = {1};
+      s["run"]["max_repetitions"] = 7;
+    });
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  int nightly(const std::string& args) {
+    const std::string cmd = "sh '" + std::string(COSTCURVE_SOURCE_DIR) +
+                            "/tools/nightly.sh' --bin '" + COSTCURVE_BINARY + "' --scenario '" +
+                            scenario_.string() + "' --dir '" + (dir_ / "out").string() +
+                            "' --threads 1 " + args + " > '" + (dir_ / "log").string() + "' 2>&1";
+    const int status = std::system(cmd.c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  std::string log() const { return slurp(dir_ / "log"); }
+
+  fs::path dir_, scenario_;
+};
+
+TEST_F(Nightly, FirstRunIsTheBaselineAndASlowerRunIsAConfirmedRegression) {
+  ASSERT_EQ(nightly("--kind test-box"), 0) << log();
+  const fs::path kind = dir_ / "out" / "test-box";
+  ASSERT_TRUE(fs::exists(kind / "baseline.json")) << log();
+  EXPECT_NE(log().find("new baseline"), std::string::npos) << log();
+
+  // Make the baseline twice as fast as anything this machine measures: today's run (resumed, the
+  // same file) and the fresh re-measurement of its flagged points are both regressions.
+  ResultsFile b = load_results(kind / "baseline.json");
+  ASSERT_EQ(b.points.size(), 6u);
+  for (PointResult& p : b.points)
+    for (double& t : p.samples_s) t *= 0.5;
+  write_atomic(kind / "baseline.json", b.to_json().dump(1));
+  const std::string halved = slurp(kind / "baseline.json");
+
+  ASSERT_EQ(nightly("--kind test-box"), 1) << log();
+  EXPECT_NE(log().find("measuring the flagged points again"), std::string::npos) << log();
+  EXPECT_NE(log().find("REGRESSION confirmed"), std::string::npos) << log();
+  bool dated_confirm = false, dated_verdict = false;
+  for (const auto& e : fs::directory_iterator(kind)) {
+    const std::string n = e.path().filename().string();
+    dated_confirm = dated_confirm || n.ends_with(".confirm.md");
+    dated_verdict = dated_verdict || n.ends_with(".verdict.md");
+    if (n.ends_with(".confirm.json")) {
+      // Only the flagged points were measured again: all six, each slower.
+      EXPECT_EQ(load_results(e.path()).points.size(), 6u);
+    }
+    if (n.ends_with(".report")) {
+      EXPECT_TRUE(fs::exists(e.path() / "summary.md")) << e.path();
+    }
+  }
+  EXPECT_TRUE(dated_confirm && dated_verdict);
+  EXPECT_EQ(slurp(kind / "baseline.json"), halved) << "a regression must not become the baseline";
+}
+
+TEST_F(Nightly, BadArgumentsExitTwoAndWriteNothingOutside) {
+  EXPECT_EQ(nightly("--kind ../escape"), 2);
+  EXPECT_NE(log().find("--kind"), std::string::npos) << log();
+  EXPECT_FALSE(fs::exists(dir_ / "escape"));
+  EXPECT_EQ(nightly("--backend tpu"), 2);
+  EXPECT_NE(log().find("--backend"), std::string::npos) << log();
+  EXPECT_EQ(nightly("--bogus"), 2);
+  EXPECT_NE(log().find("unknown argument"), std::string::npos) << log();
+  EXPECT_FALSE(fs::exists(dir_ / "out"));
+}
+
+}  // namespace
+}  // namespace costcurve

@@ -1,0 +1,123 @@
+#!/bin/sh
+# The nightly regression job: sweep, compare against the last good baseline of this machine kind,
+# measure flagged points again in a fresh process, report, and exit non-zero on a regression.
+#
+#   tools/nightly.sh [--scenario FILE] [--backend cpu|cuda] [--kind NAME] [--dir DIR]
+#                    [--threshold T] [--threads N] [--bin PATH] [--keep-baseline]
+#
+# Files, under DIR/KIND/ (DIR defaults to results/nightly, KIND to a name made from the GPU or CPU
+# model, e.g. nvidia-h100-80gb-hbm3 or amd-epyc-9b14-2-cores):
+#   baseline.json             the last good run (the first run becomes it)
+#   DAY.json                  today's sweep (re-running the job the same day resumes it)
+#   DAY.verdict.md/.json      compare's verdict against the baseline
+#   DAY.confirm.json/.md      flagged points measured again, and their verdict
+#   DAY.report/               plots and tables of today's sweep
+# Exit codes: 0 no regression, 1 a confirmed regression or points that failed, 2 bad arguments or
+# input. A run with no regression and no failed point becomes the new baseline unless
+# --keep-baseline is given (keep it to stop slow drifts, a few percent a night, from passing).
+set -eu
+
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+die() {
+  echo "nightly: $*" >&2
+  exit 2
+}
+
+scenario=scenarios/cpu-default.json
+backend=cpu
+kind=""
+dir=results/nightly
+threshold=""
+threads=""
+bin=""
+keep=0
+while [ $# -gt 0 ]; do
+  case $1 in
+  --scenario) scenario=${2:?--scenario needs a file} && shift ;;
+  --backend) backend=${2:?--backend needs cpu or cuda} && shift ;;
+  --kind) kind=${2:?--kind needs a name} && shift ;;
+  --dir) dir=${2:?--dir needs a directory} && shift ;;
+  --threshold) threshold=${2:?--threshold needs a value such as 5%} && shift ;;
+  --threads) threads=${2:?--threads needs a number} && shift ;;
+  --bin) bin=${2:?--bin needs the costcurve binary} && shift ;;
+  --keep-baseline) keep=1 ;;
+  -h | --help) usage && exit 0 ;;
+  *) usage >&2 && die "unknown argument '$1'" ;;
+  esac
+  shift
+done
+[ -n "$bin" ] || bin="$(cd "$(dirname "$0")/.." && pwd)/build/costcurve"
+[ -x "$bin" ] || die "no costcurve binary at '$bin' (build it, or pass --bin)"
+case $backend in cpu | cuda) ;; *) die "--backend must be cpu or cuda, not '$backend'" ;; esac
+[ -f "$scenario" ] || die "--scenario '$scenario' is not a file"
+
+slug() { tr 'A-Z' 'a-z' | sed 's/[^a-z0-9]\{1,\}/-/g; s/^-//; s/-$//'; }
+if [ -z "$kind" ]; then
+  if [ "$backend" = cuda ]; then
+    kind=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1 | slug)
+  else
+    kind="$(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1 | slug)-$(nproc)-cores"
+  fi
+  [ -n "$kind" ] || die "cannot tell the machine kind: pass --kind"
+fi
+# The kind names a directory: one path component of plain characters.
+case $kind in
+.* | *[!A-Za-z0-9._-]*) die "--kind '$kind' may hold only letters, digits, '.', '_' and '-', and not start with '.'" ;;
+esac
+# On shared CPU machines whole sweeps drift by 5-20% from run to run (README "Nightly
+# regressions"); dedicated GPU nodes hold 5%.
+[ -n "$threshold" ] || { [ "$backend" = cuda ] && threshold=5% || threshold=10%; }
+
+base="$dir/$kind"
+mkdir -p "$base"
+day=$(date -u +%F)
+run="$base/$day.json"
+set -- --backend "$backend"
+[ -z "$threads" ] || set -- "$@" --threads "$threads"
+
+echo "nightly: $kind, $scenario on $backend, threshold $threshold -> $run"
+sweep_rc=0
+"$bin" sweep "$scenario" "$@" --out "$run" --resume || sweep_rc=$?
+[ "$sweep_rc" -le 1 ] || exit "$sweep_rc"
+
+"$bin" report "$run" --out "$base/$day.report" >"$base/$day.report.log" 2>&1 ||
+  echo "nightly: the report failed, see $base/$day.report.log" >&2
+
+promote() {
+  if [ "$keep" -eq 0 ] && [ "$sweep_rc" -eq 0 ]; then
+    cp "$run" "$base/.baseline.json.tmp" && mv "$base/.baseline.json.tmp" "$base/baseline.json"
+    echo "nightly: $run is the new baseline"
+  fi
+}
+
+if [ ! -f "$base/baseline.json" ]; then
+  echo "nightly: no baseline for $kind yet"
+  promote
+  exit "$sweep_rc"
+fi
+
+verdict=0
+"$bin" compare "$base/baseline.json" "$run" --threshold "$threshold" \
+  --markdown "$base/$day.verdict.md" --json "$base/$day.verdict.json" \
+  --rerun-filter "$base/$day.rerun" || verdict=$?
+[ "$verdict" -le 1 ] || exit "$verdict"
+if [ "$verdict" -eq 1 ]; then
+  # One flagged run is not a verdict on a machine that drifts: measure the flagged points again,
+  # in a fresh process, and believe only a slowdown that appears again.
+  echo "nightly: measuring the flagged points again"
+  confirm="$base/$day.confirm.json"
+  rm -f "$confirm"
+  "$bin" sweep "$scenario" "$@" --out "$confirm" --filter "$(cat "$base/$day.rerun")" || true
+  verdict=0
+  "$bin" compare "$base/baseline.json" "$confirm" --threshold "$threshold" \
+    --markdown "$base/$day.confirm.md" || verdict=$?
+  [ "$verdict" -le 1 ] || exit "$verdict"
+  if [ "$verdict" -eq 1 ]; then
+    echo "nightly: REGRESSION confirmed by a second measurement: $base/$day.confirm.md"
+    exit 1
+  fi
+  echo "nightly: the flagged points were not slower when measured again: no regression"
+fi
+[ "$sweep_rc" -eq 0 ] || echo "nightly: some points failed: see $run" >&2
+promote
+exit "$sweep_rc"
