@@ -327,7 +327,7 @@ int main(int argc, char** argv) {
   report->add_option("--gnuplot", report_opt.gnuplot, "gnuplot executable (default: on PATH)");
 
   std::string cmp_base, cmp_cur, cmp_threshold = "5%", cmp_alpha = "0.05", cmp_md, cmp_json,
-      cmp_rerun;
+                                 cmp_rerun;
   auto* compare = app.add_subcommand(
       "compare",
       "Compare two results files point by point, as a nightly job needs: a point regresses when "
@@ -343,9 +343,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   compare->add_option("--markdown", cmp_md, "Also write the verdict as Markdown");
   compare->add_option("--json", cmp_json, "Also write the verdict as JSON");
-  compare->add_option("--rerun-filter", cmp_rerun,
-                      "Write a `sweep --filter` regex of the regressed points (empty file if none), "
-                      "to measure them again in a fresh process before believing them");
+  compare->add_option(
+      "--rerun-filter", cmp_rerun,
+      "Write a `sweep --filter` regex of the regressed points (empty file if none), "
+      "to measure them again in a fresh process before believing them");
 
   app.add_subcommand("version", "Print the version, git SHA, compiler, flags and backends.");
 
@@ -365,8 +366,7 @@ int main(int argc, char** argv) {
       costcurve::CompareOptions o;
       o.threshold = costcurve::parse_fraction(cmp_threshold, "--threshold");
       o.alpha = costcurve::parse_fraction(cmp_alpha, "--alpha");
-      return costcurve::run_compare(cmp_base, cmp_cur, o, cmp_md, cmp_json, std::cout,
-                                    cmp_rerun);
+      return costcurve::run_compare(cmp_base, cmp_cur, o, cmp_md, cmp_json, std::cout, cmp_rerun);
     }
     if (*report) {
       for (const auto& r : report_results) report_opt.results.emplace_back(r);
