@@ -11,7 +11,10 @@
 #include "harness/analytic.hpp"
 #include "harness/build_info.hpp"
 #include "harness/ceilings.hpp"
+#include "harness/devices.hpp"
+#include "harness/merge.hpp"
 #include "harness/results.hpp"
+#include "harness/slurm_cli.hpp"
 #include "harness/sweep.hpp"
 #include "harness/validate.hpp"
 #include "kernels/backend.hpp"
@@ -39,6 +42,12 @@ Operations (DeepSeek-V3.2 shapes by default):
 Workflow:
   costcurve validate                         check every kernel against a float64 reference
   costcurve sweep scenarios/smoke.json       measure a scenario's points; writes results/*.json
+  costcurve sweep S.json --shard I/N --out part-I.json
+                                             one of N shards, balanced by predicted cost
+  costcurve merge part-*.json --out S.json   join the shards (exit 1 if points are missing)
+  costcurve sweep S.json --devices 0,1,2,3   one shard per GPU, in parallel, merged at the end
+  costcurve slurm S.json --shards 16 --submit --wait
+                                             the shards as a Slurm job array, then merged
   costcurve ceilings                         measure this machine's GEMM and copy ceilings
   costcurve cost results/X.json --hardware cpu-epyc-2core --price cpu-epyc-2core \
                  --deployment single-cpu     price the measured curves per million tokens
@@ -46,6 +55,7 @@ Workflow:
                                              plots, index.html and summary.md
   costcurve compare BASELINE.json CURRENT.json
                                              nightly verdict: exits 1 on a regression
+  tools/nightly.sh                           sweep, compare, re-measure flagged points, report
 
 Exit codes: 0 success, 1 the work ran and something failed, 2 bad arguments or input
 (including an output file that cannot be written: the previous file is left as it was).
@@ -246,7 +256,10 @@ int main(int argc, char** argv) {
       "rows at long contexts), then timed through Google Benchmark until its noise target is met. "
       "The results file is rewritten atomically after every point; --resume continues an "
       "interrupted sweep. Points that do not fit in memory are recorded as skipped, points that "
-      "fail validation as failed, and the sweep goes on.");
+      "fail validation as failed, and the sweep goes on. --shard I/N runs one of N parts balanced "
+      "by "
+      "predicted cost (join them with `costcurve merge`); --devices runs every part at once, one "
+      "per device, and merges them.");
   sweep->add_option("scenario", sweep_opt.scenario, "Scenario file, e.g. scenarios/smoke.json")
       ->required();
   sweep->add_option("--backend,-b", sweep_opt.backend, "Backend (default: the scenario's first)")
@@ -264,6 +277,30 @@ int main(int argc, char** argv) {
   sweep->add_flag("--dry-run", sweep_opt.dry_run,
                   "List the points with their FLOPs, bytes moved and memory; run nothing");
   sweep->add_option("--seed", sweep_opt.seed, "Seed for the random inputs")->capture_default_str();
+  sweep->add_option("--shard", sweep_opt.shard,
+                    "Run only shard I of N (I/N, from 0/N to N-1/N) of the points --filter "
+                    "selects: points go to shards by predicted cost (roofline on a nominal "
+                    "machine), largest first, each to the least-loaded shard. The results file "
+                    "records which shard it is; join the parts with `costcurve merge`");
+  std::string sweep_devices;
+  auto* devices_opt = sweep->add_option(
+      "--devices", sweep_devices,
+      "Run one shard per device in parallel, e.g. 0,1,2,3 (CUDA ordinals; each "
+      "child gets CUDA_VISIBLE_DEVICES; with --backend cpu, one process each): parts "
+      "<out>.shard-I-of-N.json with logs beside them, merged into --out at the end. "
+      "--resume resumes every shard");
+
+  std::vector<std::string> merge_parts;
+  std::string merge_out;
+  auto* merge = app.add_subcommand(
+      "merge",
+      "Join the results files of a sharded sweep (`sweep --shard I/N`) into one, in the "
+      "scenario's point order. The parts must come from the same scenario, build and backend, and "
+      "no point may be in two of them (exit 2, naming the file or point). Points of the sweep "
+      "that are in no part are listed and the exit code is 1, but the merged file is written; 0 "
+      "when complete. Failed and skipped points are carried as they are.");
+  merge->add_option("parts", merge_parts, "Results files of the shards")->required();
+  merge->add_option("--out,-o", merge_out, "Merged results file (written atomically)")->required();
 
   std::string ceilings_out;
   auto* ceilings = app.add_subcommand(
@@ -348,6 +385,8 @@ int main(int argc, char** argv) {
       "Write a `sweep --filter` regex of the regressed points (empty file if none), "
       "to measure them again in a fresh process before believing them");
 
+  const costcurve::SlurmCommand slurm = costcurve::add_slurm_command(app);
+
   app.add_subcommand("version", "Print the version, git SHA, compiler, flags and backends.");
 
   try {
@@ -359,8 +398,16 @@ int main(int argc, char** argv) {
 
   try {
     if (*validate) return cmd_validate(common, seed, ops);
-    if (*sweep) return costcurve::run_sweep(sweep_opt, std::cout);
+    if (*sweep)
+      return devices_opt->count() == 0
+                 ? costcurve::run_sweep(sweep_opt, std::cout)
+                 : costcurve::run_devices(sweep_opt, sweep_devices, std::cout);
+    if (*merge) {
+      std::vector<std::filesystem::path> parts(merge_parts.begin(), merge_parts.end());
+      return costcurve::run_merge(parts, merge_out, std::cout);
+    }
     if (*ceilings) return cmd_ceilings(common, ceilings_out);
+    if (*slurm.cmd) return slurm.run();
     if (*cost) return cmd_cost(cost_args);
     if (*compare) {
       costcurve::CompareOptions o;

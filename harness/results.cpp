@@ -10,9 +10,11 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "harness/json_input.hpp"
+#include "harness/shard.hpp"
 
 namespace costcurve {
 namespace {
@@ -209,6 +211,30 @@ PointResult point_from_json(const json& j, const std::string& origin, const std:
   return r;
 }
 
+ShardRecord shard_from_json(const json& j, const std::string& origin, const std::string& path) {
+  JsonObject o(j, origin, path);
+  ShardRecord s;
+  s.count = static_cast<int>(o.integer("count", 1, kMaxShards));
+  s.index = static_cast<int>(o.integer("index", 0, s.count - 1));
+  s.filter = o.string_or("filter", "");
+  // A --filter regex is compiled again by `costcurve merge`: keep an untrusted one short.
+  if (s.filter.size() > 1000)
+    o.fail("filter",
+           "expected a regex of at most 1000 characters, got " + std::to_string(s.filter.size()));
+  const json& names = o.any("points");
+  if (!names.is_array()) o.fail("points", "expected an array of point names");
+  std::set<std::string> seen;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string at = o.path("points") + "[" + std::to_string(i) + "]";
+    std::string name = json_string(names[i], origin, at);
+    if (!seen.insert(name).second)
+      input_error(origin, at, "duplicate point " + ascii_literal(name));
+    s.points.push_back(std::move(name));
+  }
+  o.finish();
+  return s;
+}
+
 std::string iso_date() {
   const std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -279,6 +305,11 @@ json ResultsFile::to_json() const {
              {"backend", backend},
              {"points", pts}};
   if (has_ceilings) cc["ceilings"] = ceilings.to_json();
+  if (shard)
+    cc["shard"] = {{"index", shard->index},
+                   {"count", shard->count},
+                   {"filter", shard->filter},
+                   {"points", shard->points}};
   return {{"context", context}, {"benchmarks", benchmarks}, {"costcurve", cc}};
 }
 
@@ -313,6 +344,16 @@ ResultsFile results_from_json(const json& j, const std::string& origin) {
     if (f.find(r.name))
       input_error(origin, path + ".name", "duplicate point " + ascii_literal(r.name));
     f.points.push_back(std::move(r));
+  }
+  if (cc.has("shard")) {  // optional: files of whole sweeps have none
+    f.shard = shard_from_json(j["costcurve"]["shard"], origin, cc.path("shard"));
+    const std::set<std::string> listed(f.shard->points.begin(), f.shard->points.end());
+    for (std::size_t i = 0; i < f.points.size(); ++i)
+      if (!listed.count(f.points[i].name))
+        input_error(origin, cc.path("points") + "[" + std::to_string(i) + "].name",
+                    ascii_literal(f.points[i].name) + " is not one of the points of shard " +
+                        std::to_string(f.shard->index) + "/" + std::to_string(f.shard->count) +
+                        " (" + cc.path("shard") + ".points)");
   }
   cc.finish();
   top.finish();

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -45,6 +46,15 @@ struct PointResult {
   DeviceState state_before, state_after;  // device_state() just before timing, just after it
 };
 
+// Which part of a sharded sweep (`sweep --shard I/N`) a results file holds. The point list is the
+// whole shard, measured or not: `costcurve merge` tells an unfinished shard from a complete one by
+// it, and `sweep --resume` refuses a file that is another shard.
+struct ShardRecord {
+  int index = 0, count = 1;
+  std::string filter;               // the sweep's --filter ("": every point of the scenario)
+  std::vector<std::string> points;  // names of the shard's points, in scenario order
+};
+
 struct ResultsFile {
   nlohmann::json context;   // Google Benchmark's context block, extended with provenance
   nlohmann::json scenario;  // the scenario as run (canonical JSON)
@@ -53,6 +63,7 @@ struct ResultsFile {
   Ceilings ceilings;
   bool has_ceilings = false;
   std::vector<PointResult> points;
+  std::optional<ShardRecord> shard;  // absent: a whole sweep (or a merge of shards)
 
   const PointResult* find(const std::string& name) const;
   nlohmann::json to_json() const;

@@ -10,14 +10,17 @@
 #include <iomanip>
 #include <memory>
 #include <new>
+#include <optional>
 #include <ostream>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <vector>
 
 #include "harness/build_info.hpp"
 #include "harness/progress.hpp"
 #include "harness/results.hpp"
+#include "harness/shard.hpp"
 
 namespace costcurve {
 namespace {
@@ -289,19 +292,25 @@ nlohmann::json sweep_context(const BackendInfo& info, int threads) {
   return c;
 }
 
-int dry_run(const Scenario& sc, const std::vector<Point>& points, std::ostream& out) {
+// `predicted` (a shard's run: the nominal seconds each point was balanced by) adds a column.
+int dry_run(const Scenario& sc, const std::vector<Point>& points,
+            const std::vector<double>& predicted, std::ostream& out) {
   auto cpu = make_backend("cpu", 1);  // sizes only: nothing is allocated
   double flops = 0, bytes = 0, peak = 0;
+  const bool with_cost = !predicted.empty();
   char line[320];
-  std::snprintf(line, sizeof line, "%-64s %12s %12s %12s\n", "point", "GFLOP", "MB moved",
-                "memory");
+  std::snprintf(line, sizeof line, "%-64s %12s %12s %12s%s\n", "point", "GFLOP", "MB moved",
+                "memory", with_cost ? "    predicted" : "");
   out << line;
-  for (const Point& pt : points) {
+  for (std::size_t i = 0; i < points.size(); ++i) {
+    const Point& pt = points[i];
     auto p = make_problem(pt.problem(model_of(sc, pt)), *cpu);
-    std::snprintf(line, sizeof line, "%-64s %12.3f %12.1f %12s\n", pt.name().c_str(),
+    std::snprintf(line, sizeof line, "%-64s %12.3f %12.1f %12s", pt.name().c_str(),
                   p->flops() / 1e9, p->bytes() / 1e6,
                   gib(static_cast<double>(p->memory())).c_str());
     out << line;
+    if (with_cost) out << std::setw(13) << seconds_text(predicted[i]);
+    out << "\n";
     flops += p->flops();
     bytes += p->bytes();
     peak = std::max(peak, static_cast<double>(p->memory()));
@@ -309,6 +318,25 @@ int dry_run(const Scenario& sc, const std::vector<Point>& points, std::ostream& 
   out << points.size() << " points, " << flops / 1e12 << " TFLOP and " << bytes / 1e9
       << " GB per timed run in all; the largest needs " << gib(peak) << "\n";
   return 0;
+}
+
+// Why a results file cannot be resumed as the shard (or whole sweep) this run is; "" if it can.
+std::string shard_mismatch(const std::optional<ShardRecord>& file,
+                           const std::optional<ShardRecord>& run) {
+  const auto text = [](const ShardRecord& s) {
+    return std::to_string(s.index) + "/" + std::to_string(s.count);
+  };
+  if (!file && !run) return "";
+  if (!run)
+    return "it is shard " + text(*file) + " of a sharded sweep (pass --shard " + text(*file) +
+           ", or join the shards with `costcurve merge`)";
+  if (!file) return "it is a whole sweep, not shard " + text(*run);
+  if (file->index != run->index || file->count != run->count)
+    return "it is shard " + text(*file) + ", not " + text(*run);
+  if (file->points != run->points)
+    return "it holds another selection of the points of shard " + text(*run) +
+           " (another --filter or scenario version)";
+  return "";
 }
 
 // A sweep killed while writing leaves "<file>.tmp.<pid>" behind; remove those whose writer is gone.
@@ -333,34 +361,77 @@ std::filesystem::path default_results_path(const std::string& scenario,
   return std::filesystem::path("results") / (scenario + "." + backend + ".json");
 }
 
-int run_sweep(const SweepOptions& opt, std::ostream& out) {
-  Scenario sc;
+int select_points(const SweepOptions& opt, Scenario& sc, std::vector<Point>& points,
+                  std::ostream& out) {
   try {
     sc = load_scenario(opt.scenario);
   } catch (const InputError& e) {
     out << "costcurve sweep: " << e.what() << "\n";
     return kExitUsage;
   }
-  const std::string backend = opt.backend.empty() ? sc.backends.front() : opt.backend;
-  sc.backends = {backend};
-  std::vector<Point> points = generate_points(sc);
-  if (!opt.filter.empty()) {
-    std::regex re;
-    try {
-      re = std::regex(opt.filter, std::regex::ECMAScript);
-    } catch (const std::regex_error& e) {
-      out << "costcurve sweep: --filter '" << opt.filter << "' is not a valid regex: " << e.what()
-          << "\n";
-      return kExitUsage;
-    }
-    std::erase_if(points, [&](const Point& p) { return !std::regex_search(p.name(), re); });
-    if (points.empty()) {
-      out << "costcurve sweep: --filter '" << opt.filter
-          << "' matches none of the scenario's points\n";
-      return kExitUsage;
-    }
+  sc.backends = {opt.backend.empty() ? sc.backends.front() : opt.backend};
+  points = generate_points(sc);
+  if (opt.filter.empty()) return 0;
+  std::regex re;
+  try {
+    re = std::regex(opt.filter, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    out << "costcurve sweep: --filter '" << opt.filter << "' is not a valid regex: " << e.what()
+        << "\n";
+    return kExitUsage;
   }
-  if (opt.dry_run) return dry_run(sc, points, out);
+  std::erase_if(points, [&](const Point& p) { return !std::regex_search(p.name(), re); });
+  if (points.empty()) {
+    out << "costcurve sweep: --filter '" << opt.filter
+        << "' matches none of the scenario's points\n";
+    return kExitUsage;
+  }
+  return 0;
+}
+
+int run_sweep(const SweepOptions& opt, std::ostream& out) {
+  Scenario sc;
+  std::vector<Point> points;
+  if (const int rc = select_points(opt, sc, points, out); rc != 0) return rc;
+  const std::string backend = sc.backends.front();
+  std::optional<ShardRecord> shard;
+  std::vector<double> predicted;
+  if (!opt.shard.empty()) {
+    ShardSpec spec;
+    try {
+      spec = parse_shard(opt.shard);
+    } catch (const InputError& e) {
+      out << "costcurve sweep: " << e.what() << "\n";
+      return kExitUsage;
+    }
+    const std::size_t all = points.size();
+    for (const Point& p : points) predicted.push_back(predicted_seconds(sc, p));
+    std::vector<std::string> names;
+    for (const Point& p : points) names.push_back(p.name());
+    const auto parts = split_points(predicted, names, spec.count);
+    const auto& mine = parts[static_cast<std::size_t>(spec.index)];
+    shard = ShardRecord{spec.index, spec.count, opt.filter, {}};
+    std::vector<Point> kept;
+    std::vector<double> kept_cost;
+    double total = 0, share = 0;
+    for (double c : predicted) total += c;
+    for (std::size_t i : mine) {
+      kept.push_back(points[i]);
+      kept_cost.push_back(predicted[i]);
+      shard->points.push_back(names[i]);
+      share += predicted[i];
+    }
+    points = std::move(kept);
+    predicted = std::move(kept_cost);
+    char line[200];
+    std::snprintf(line, sizeof line,
+                  "shard %s: %zu of %zu points, predicted %s of %s (%.1f%%) on a nominal %s\n",
+                  shard_text(spec).c_str(), points.size(), all, seconds_text(share).c_str(),
+                  seconds_text(total).c_str(), total > 0 ? 100 * share / total : 0.0,
+                  backend.c_str());
+    out << line;
+  }
+  if (opt.dry_run) return dry_run(sc, points, predicted, out);
 
   std::unique_ptr<Backend> be;
   try {
@@ -400,6 +471,19 @@ int run_sweep(const SweepOptions& opt, std::ostream& out) {
           << " (--force resumes anyway)\n";
       return kExitUsage;
     }
+    // Never overridden by --force: another shard's points would end up in two parts.
+    const bool same_split = results.shard && shard && results.shard->index == shard->index &&
+                            results.shard->count == shard->count;
+    why = shard_mismatch(results.shard, shard);
+    if (!why.empty() && !(opt.force && same_split)) {
+      out << "costcurve sweep: cannot resume " << file.string() << ": " << why
+          << (same_split ? " (--force resumes anyway)" : "") << "\n";
+      return kExitUsage;
+    }
+    if (shard) {  // --force onto a new selection: what left the shard is dropped
+      const std::set<std::string> listed(shard->points.begin(), shard->points.end());
+      std::erase_if(results.points, [&](const PointResult& r) { return !listed.count(r.name); });
+    }
     out << "resuming " << file.string() << ": " << results.points.size() << " points done\n";
     remove_stale_temporaries(file);
   } else {
@@ -411,6 +495,7 @@ int run_sweep(const SweepOptions& opt, std::ostream& out) {
     results.git_sha = git;
     results.backend = backend;
   }
+  results.shard = shard;
   results.context = sweep_context(info, info.threads);
 
   const auto save = [&] { write_atomic(file, results.to_json().dump(1) + "\n"); };
@@ -421,7 +506,7 @@ int run_sweep(const SweepOptions& opt, std::ostream& out) {
     return kExitUsage;
   }
   try {
-    if (!results.has_ceilings) {
+    if (!results.has_ceilings && !points.empty()) {  // a shard may have no point at all
       out << "measuring the ceilings of " << info.device << " ...\n";
       results.ceilings = measure_ceilings(*be);
       results.has_ceilings = true;
@@ -435,16 +520,18 @@ int run_sweep(const SweepOptions& opt, std::ostream& out) {
     return kExitFailed;
   }
   const Ceilings& ceil = results.ceilings;
-  char line[200];
-  std::snprintf(line, sizeof line, "ceilings: %.1f GFLOP/s f32 GEMM, %.1f GB/s copy",
-                ceil.peak_flops(DType::f32) / 1e9, ceil.copy_bytes_per_s / 1e9);
-  out << line;
-  if (ceil.has_cache_flush) {
-    std::snprintf(line, sizeof line, ", cache flush check: cold/hot copy %.2f",
-                  ceil.cache_flush.cold_over_hot);
+  if (results.has_ceilings) {  // an empty shard measured none
+    char line[200];
+    std::snprintf(line, sizeof line, "ceilings: %.1f GFLOP/s f32 GEMM, %.1f GB/s copy",
+                  ceil.peak_flops(DType::f32) / 1e9, ceil.copy_bytes_per_s / 1e9);
     out << line;
+    if (ceil.has_cache_flush) {
+      std::snprintf(line, sizeof line, ", cache flush check: cold/hot copy %.2f",
+                    ceil.cache_flush.cold_over_hot);
+      out << line;
+    }
+    out << "\n";
   }
-  out << "\n";
 
   const double memory_limit = sc.run.max_memory_gib > 0 ? sc.run.max_memory_gib * double(1 << 30)
                                                         : 0.85 * info.memory_available;

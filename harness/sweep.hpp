@@ -8,7 +8,9 @@
 #include <iosfwd>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "harness/scenario.hpp"
 #include "kernels/backend.hpp"
 
 namespace costcurve {
@@ -18,6 +20,7 @@ struct SweepOptions {
   std::string backend;        // empty: the scenario's first backend
   std::filesystem::path out;  // empty: results/<scenario>.<backend>.json
   std::string filter;         // ECMAScript regex on point names; empty: all
+  std::string shard;          // "I/N": only shard I of N of the points (after the filter)
   bool resume = false;        // keep the points already in `out`, run the rest
   bool force = false;         // resume even from another scenario version or build
   bool dry_run = false;       // list the points with FLOPs, bytes and memory; run nothing
@@ -31,6 +34,11 @@ struct SweepOptions {
 // Returns the exit code: 0 all points ok or skipped, 1 some failed, 2 bad input or an output file
 // that cannot be written (the previous results file is left as it was).
 int run_sweep(const SweepOptions& opt, std::ostream& out);
+
+// Loads opt.scenario, keeps only the backend to run on and the points --filter selects (the whole
+// sweep, before any --shard). On bad input prints why to `out` and returns 2; else 0.
+int select_points(const SweepOptions& opt, Scenario& sc, std::vector<Point>& points,
+                  std::ostream& out);
 
 // Default results path for a scenario and backend.
 std::filesystem::path default_results_path(const std::string& scenario, const std::string& backend);

@@ -3,3 +3,8 @@
 foreach(t Verdicts.AATwoRealSweepsShowNoRegression Verdicts.DetectionRatesOfInjectedSlowdowns)
   set_tests_properties(${t} PROPERTIES RUN_SERIAL TRUE)
 endforeach()
+# The Slurm tests run array tasks on every CPU of the one-node CI cluster (tools/slurm_ci.sh).
+foreach(t SlurmCluster.ArrayOfThreeShardsMergesToTheUnshardedSweep
+          SlurmCluster.KilledTaskIsReportedAndResubmittingItCompletesTheMerge)
+  set_tests_properties(${t} PROPERTIES RUN_SERIAL TRUE)
+endforeach()

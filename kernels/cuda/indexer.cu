@@ -15,8 +15,11 @@
 // into one 16-byte access: keys come straight from global memory into registers (no shared-memory
 // staging) and Q_t rows are read with conflict-free 128-bit shared loads.
 //
-// fp8 e4m3 inputs are widened to bf16 on the way in (exact: every e4m3 value is a bf16 value).
-// Future work: an sm_90 wgmma path (fp8 natively, Q from shared memory via descriptors).
+// fp8 e4m3 inputs run natively on sm_89 and later (mma.sync m16n8k32 e4m3, twice the bf16 rate
+// per instruction, and Q staged as it is: half the shared memory and no widening). The same dim
+// permutation holds at 8 bits: lane t owns dims [8t, 8t + 8) of each 32-dim block, bytes 0-3 as
+// k-slots 4t..4t+3 of the MMA and bytes 4-7 as k-slots 16+4t..16+4t+3. Before sm_89 fp8 is
+// widened to bf16 on the way in (exact: every e4m3 value is a bf16 value).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
@@ -27,6 +30,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "kernels/cuda/context.cuh"
 
@@ -42,9 +46,14 @@ constexpr int kMaxTokensPerBlock = 32;
 struct Bf16In {
   static constexpr int kBytes = 2;
 };
-struct Fp8In {
+struct Fp8In {  // widened to bf16 (sm_80)
   static constexpr int kBytes = 1;
 };
+struct Fp8Mma {  // native e4m3 MMA (sm_89+)
+  static constexpr int kBytes = 1;
+};
+template <class In>
+constexpr bool kNativeFp8 = std::is_same_v<In, Fp8Mma>;
 
 struct Params {
   const unsigned char* q;  // [B][s_q][heads][dim] elements
@@ -92,6 +101,31 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], std::uint32_t a0, std::u
       "{%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// D += A B for one 16x8x32 e4m3 tile: A 16x32 row-major (4 regs of 4), B 32x8 column-major (2).
+__device__ __forceinline__ void mma_fp8(float (&d)[4], std::uint32_t a0, std::uint32_t a1,
+                                        std::uint32_t a2, std::uint32_t a3, std::uint32_t b0,
+                                        std::uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  asm("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#else
+  __trap();  // the host launches the native fp8 kernel only on sm_89 and later
+#endif
+}
+
+// Eight raw bytes starting at dim d0 of an fp8 row; dims >= dim are 0.
+__device__ __forceinline__ uint2 load_raw8(const unsigned char* row, int d0, int dim, bool vec) {
+  if (d0 >= dim) return make_uint2(0, 0);
+  if (vec) return __ldg(reinterpret_cast<const uint2*>(row + d0));
+  std::uint32_t w[2] = {0, 0};
+#pragma unroll
+  for (int e = 0; e < 8; ++e)
+    if (d0 + e < dim) w[e / 4] |= static_cast<std::uint32_t>(row[d0 + e]) << (8 * (e % 4));
+  return make_uint2(w[0], w[1]);
 }
 
 // Two e4m3 values (low byte first) to a bf16x2 word (low half first); exact.
@@ -165,6 +199,9 @@ __device__ void stage_issue(const Params& p, const Smem& s, long long tok, int b
       if constexpr (In::kBytes == 2) {
         const int h = c / per_row, cc = c - h * per_row;
         cp_async16(s.q(buf) + h * p.qstride + cc * 16, src + c * 16);
+      } else if constexpr (kNativeFp8<In>) {
+        const int h = c / per_row, cc = c - h * per_row;
+        cp_async8(s.q(buf) + h * p.qstride + cc * 8, src + c * 8);
       } else {
         cp_async8(s.raw(p.hp) + c * 8, src + c * 8);
       }
@@ -180,7 +217,7 @@ __device__ void stage_finish(const Params& p, const Smem& s, long long tok, int 
   const int tid = threadIdx.x;
   cp_async_wait_all();
   if (p.vec) {
-    if constexpr (In::kBytes == 1) {
+    if constexpr (In::kBytes == 1 && !kNativeFp8<In>) {
       const int per_row = p.dim / 8, chunks = p.heads * per_row;
       for (int c = tid; c < chunks; c += kThreads) {
         const int h = c / per_row, cc = c - h * per_row;
@@ -195,14 +232,18 @@ __device__ void stage_finish(const Params& p, const Smem& s, long long tok, int 
     const int n = p.heads * p.dim;
     for (int e = tid; e < n; e += kThreads) {
       const int h = e / p.dim, d = e - h * p.dim;
-      reinterpret_cast<std::uint16_t*>(s.q(buf) + h * p.qstride)[d] =
-          static_cast<std::uint16_t>(load_elem<In>(src, e));
+      if constexpr (kNativeFp8<In>)
+        s.q(buf)[h * p.qstride + d] = src[e];
+      else
+        reinterpret_cast<std::uint16_t*>(s.q(buf) + h * p.qstride)[d] =
+            static_cast<std::uint16_t>(load_elem<In>(src, e));
     }
   }
 }
 
 // Padded heads (weight 0, Q rows 0) and padded dims (Q 0; K is zero-filled on load) contribute
 // nothing. Zero them once: staging only ever writes real heads and dims.
+template <class In>
 __device__ void zero_padding(const Params& p, const Smem& s) {
   const int tid = threadIdx.x;
   for (int h = p.heads + tid; h < p.hp; h += kThreads) s.w(0, p.hp)[h] = s.w(1, p.hp)[h] = 0.0f;
@@ -212,8 +253,12 @@ __device__ void zero_padding(const Params& p, const Smem& s) {
   for (int e = tid; e < n; e += kThreads) {
     const int h = e / dp, d = e - h * dp;
     if (h < p.heads && d < p.dim) continue;
-    reinterpret_cast<std::uint16_t*>(s.q(0) + h * p.qstride)[d] = 0;
-    reinterpret_cast<std::uint16_t*>(s.q(1) + h * p.qstride)[d] = 0;
+    if constexpr (kNativeFp8<In>) {
+      s.q(0)[h * p.qstride + d] = s.q(1)[h * p.qstride + d] = 0;
+    } else {
+      reinterpret_cast<std::uint16_t*>(s.q(0) + h * p.qstride)[d] = 0;
+      reinterpret_cast<std::uint16_t*>(s.q(1) + h * p.qstride)[d] = 0;
+    }
   }
 }
 
@@ -257,8 +302,9 @@ __global__ void __launch_bounds__(kThreads, 2) indexer_kernel(const Params p) {
   float* my_out = p.logits + (row0 + first) * cap + my_key;  // advances one row per token
 
   // Key fragments: kf[mt][j] = words 0-3 from row g, 4-7 from row g + 8 of m-tile mt, dims
-  // [32j + 8t, 32j + 8t + 8). Keys nobody sees are not read (zeros).
-  std::uint32_t kf[MT][KP][8];
+  // [32j + 8t, 32j + 8t + 8) (native fp8: words 0-1 and 2-3). Keys nobody sees are not read.
+  constexpr int kWords = kNativeFp8<In> ? 4 : 8;
+  std::uint32_t kf[MT][KP][kWords];
   {
     const long long row_bytes = static_cast<long long>(p.dim) * In::kBytes;
     const unsigned char* kseq = p.k + static_cast<long long>(b) * cap * row_bytes;
@@ -271,18 +317,26 @@ __global__ void __launch_bounds__(kThreads, 2) indexer_kernel(const Params p) {
         const unsigned char* krow = kseq + (live ? key : 0) * row_bytes;
 #pragma unroll
         for (int j = 0; j < KP; ++j) {
-          uint4 v = make_uint4(0, 0, 0, 0);
-          if (live && (kFullKp || j < p.kp)) v = load_chunk<In>(krow, 32 * j + 8 * t, p.dim, p.vec);
-          kf[mt][j][4 * r + 0] = v.x;
-          kf[mt][j][4 * r + 1] = v.y;
-          kf[mt][j][4 * r + 2] = v.z;
-          kf[mt][j][4 * r + 3] = v.w;
+          if constexpr (kNativeFp8<In>) {
+            uint2 v = make_uint2(0, 0);
+            if (live && (kFullKp || j < p.kp)) v = load_raw8(krow, 32 * j + 8 * t, p.dim, p.vec);
+            kf[mt][j][2 * r + 0] = v.x;
+            kf[mt][j][2 * r + 1] = v.y;
+          } else {
+            uint4 v = make_uint4(0, 0, 0, 0);
+            if (live && (kFullKp || j < p.kp))
+              v = load_chunk<In>(krow, 32 * j + 8 * t, p.dim, p.vec);
+            kf[mt][j][4 * r + 0] = v.x;
+            kf[mt][j][4 * r + 1] = v.y;
+            kf[mt][j][4 * r + 2] = v.z;
+            kf[mt][j][4 * r + 3] = v.w;
+          }
         }
       }
   }
 
   const Smem s{smem_raw, p.hp * p.qstride};
-  zero_padding(p, s);
+  zero_padding<In>(p, s);
   stage_issue<In>(p, s, row0 + first, 0);
   stage_finish<In>(p, s, row0 + first, 0);
   __syncthreads();
@@ -296,7 +350,7 @@ __global__ void __launch_bounds__(kThreads, 2) indexer_kernel(const Params p) {
       if (store) *my_out = kNegInf;
     } else {
       float acc[MT][2] = {};
-      const unsigned char* qb = s.q(cur) + g * p.qstride + t * 16;
+      const unsigned char* qb = s.q(cur) + g * p.qstride + t * (kNativeFp8<In> ? 8 : 16);
       const float* wb = s.w(cur, p.hp) + 2 * t;
       for (int n0 = 0; n0 < p.hp; n0 += 16) {  // two n-tiles (8 heads each) per step
         float c[2][MT][4] = {};
@@ -304,7 +358,19 @@ __global__ void __launch_bounds__(kThreads, 2) indexer_kernel(const Params p) {
         const unsigned char* r1 = r0 + 8 * p.qstride;
 #pragma unroll
         for (int j = 0; j < KP; ++j) {
-          if (kFullKp || j < p.kp) {
+          if constexpr (kNativeFp8<In>) {
+            if (kFullKp || j < p.kp) {
+              // Words {row g: k 4t.., k 16+4t..; row g+8: the same}: A is {a0, a2, a1, a3}.
+              const uint2 b0 = *reinterpret_cast<const uint2*>(r0 + 32 * j);
+              const uint2 b1 = *reinterpret_cast<const uint2*>(r1 + 32 * j);
+#pragma unroll
+              for (int mt = 0; mt < MT; ++mt) {
+                const std::uint32_t* a = kf[mt][j];
+                mma_fp8(c[0][mt], a[0], a[2], a[1], a[3], b0.x, b0.y);
+                mma_fp8(c[1][mt], a[0], a[2], a[1], a[3], b1.x, b1.y);
+              }
+            }
+          } else if (kFullKp || j < p.kp) {
             const uint4 b0 = *reinterpret_cast<const uint4*>(r0 + 64 * j);
             const uint4 b1 = *reinterpret_cast<const uint4*>(r1 + 64 * j);
 #pragma unroll
@@ -405,9 +471,17 @@ void indexer(Context& ctx, const IndexerArgs& a) {
   p.dim = s.dim;
   p.hp = (s.heads + 15) / 16 * 16;
   p.kp = (s.dim + 31) / 32;
-  // Row stride = 64 (mod 128) bytes: the 8 lanes of a 128-bit shared-load phase (rows g, g+1,
-  // 16-byte column t) then hit 8 distinct 16-byte bank groups.
-  p.qstride = 64 * p.kp + (p.kp % 2 == 0 ? 64 : 0);
+  // Native fp8 MMA on sm_89 and later, for decode-like groups only (s_q <= 4). Measured on an H100
+  // (kernels/cuda/NOTES.md): native fp8 made decode 1.27x faster (keys loaded without widening,
+  // half the Q staging) but a 512-token prefill 1.25x slower, where each key tile serves 32 tokens
+  // and the MMA rate decides: mma.sync e4m3 does not beat bf16 there.
+  const bool native = fp8 && ctx.prop().major * 10 + ctx.prop().minor >= 89 && bt.s_q <= 4;
+  // bf16 rows: stride = 64 (mod 128) bytes, so the 8 lanes of a 128-bit shared-load phase (rows
+  // g, g+1, 16-byte column t) hit 8 distinct 16-byte bank groups. Native fp8 rows: stride = 32
+  // (mod 128), so the 16 lanes of a 64-bit phase (rows g..g+3, 8-byte column t) hit 16 distinct
+  // 8-byte bank pairs.
+  p.qstride = native ? 32 * p.kp + ((32 - 32 * p.kp) % 128 + 128) % 128
+                     : 64 * p.kp + (p.kp % 2 == 0 ? 64 : 0);
   const std::size_t vec_align = fp8 ? 8 : 16;
   p.vec = s.dim % 8 == 0 && aligned(a.q, vec_align) && aligned(a.k, vec_align);
 
@@ -425,7 +499,8 @@ void indexer(Context& ctx, const IndexerArgs& a) {
   p.tokens_per_group = tpg;
   p.groups = static_cast<int>((bt.s_q + tpg - 1) / tpg);
 
-  const std::size_t raw = fp8 ? (static_cast<std::size_t>(s.heads) * s.dim + 15) / 16 * 16 : 0;
+  const std::size_t raw =
+      fp8 && !native ? (static_cast<std::size_t>(s.heads) * s.dim + 15) / 16 * 16 : 0;
   const std::size_t smem = 2 * static_cast<std::size_t>(p.hp) * p.qstride +
                            2 * static_cast<std::size_t>(p.hp) * sizeof(float) + raw;
   if (smem > ctx.prop().sharedMemPerBlockOptin)
@@ -435,7 +510,9 @@ void indexer(Context& ctx, const IndexerArgs& a) {
                   std::to_string(ctx.prop().sharedMemPerBlockOptin));
   p.seq_lens = ctx.seq_lens(bt);
 
-  if (fp8)
+  if (native)
+    dispatch<Fp8Mma>(ctx, p, blocks, smem);
+  else if (fp8)
     dispatch<Fp8In>(ctx, p, blocks, smem);
   else
     dispatch<Bf16In>(ctx, p, blocks, smem);
