@@ -94,12 +94,24 @@ std::string make_job_name(std::string_view scenario_name) {
   return out.empty() ? "sweep" : out;
 }
 
+std::filesystem::path cost_path(const JobSpec& job) {
+  std::filesystem::path p = job.out;
+  p.replace_extension(".cost.json");
+  return p;
+}
+
 void validate(const JobSpec& job) {
   check_absolute(job.binary, "costcurve executable");
   check_absolute(job.scenario, "scenario");
   check_absolute(job.workdir, "--workdir");
   check_absolute(job.out, "--out");
   if (!job.report.empty()) check_absolute(job.report, "--report");
+  const int specs_given = !job.hardware.empty() + !job.price.empty() + !job.deployment.empty();
+  if (specs_given != 0 && specs_given != 3)
+    throw InputError(
+        "--hardware, --price and --deployment: give all three (the cost step needs "
+        "them) or none");
+  if (specs_given == 3) check_absolute(job.specs, "--specs");
   const std::string wd = job.workdir.string();
   if (!all_of_set(wd, kSbatchPathPunct) || wd.size() > 1024)
     throw InputError("--workdir: " + shown(wd) +
@@ -224,10 +236,19 @@ std::string finish_script(const JobSpec& job) {
   s += shell_quote(job.binary.string()) + " merge";
   for (int i = 0; i < job.shards; ++i) s += " " + shell_quote(part_path(job, i).string());
   s += " --out " + shell_quote(job.out.string()) + "\nrc=$?\n";
+  const bool cost = !job.hardware.empty();
+  if (cost) {
+    s += "if [ \"$rc\" -eq 0 ]; then\n  " + shell_quote(job.binary.string()) + " cost " +
+         shell_quote(job.out.string()) + " --hardware " + shell_quote(job.hardware) + " --price " +
+         shell_quote(job.price) + " --deployment " + shell_quote(job.deployment) + " --specs " +
+         shell_quote(job.specs.string()) + " --out " + shell_quote(cost_path(job).string()) +
+         "\n  rc=$?\nfi\n";
+  }
   if (!job.report.empty()) {
     s += "if [ \"$rc\" -eq 0 ]; then\n  " + shell_quote(job.binary.string()) + " report " +
-         shell_quote(job.out.string()) + " --out " + shell_quote(job.report.string()) +
-         "\n  rc=$?\nfi\n";
+         shell_quote(job.out.string()) +
+         (cost ? " --cost " + shell_quote(cost_path(job).string()) : std::string()) + " --out " +
+         shell_quote(job.report.string()) + "\n  rc=$?\nfi\n";
   }
   s += write_status_lines("\"$rc_file\"");
   s += "echo \"== finish exit $rc\"\n";

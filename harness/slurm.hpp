@@ -28,14 +28,22 @@ struct JobSpec {
   std::filesystem::path workdir;  // scripts, part-I.json, logs/, status/
   std::filesystem::path out;      // the merged results file
   std::filesystem::path report;   // empty: no report step
+  // The cost step (`costcurve cost`) before the report: spec names under `specs` or paths, passed
+  // single-quoted. All three empty: no cost step.
+  std::string hardware, price, deployment;
+  std::filesystem::path specs;  // absolute
 };
+
+// Where the finish job's cost step writes: the merged file with ".cost.json" for ".json".
+std::filesystem::path cost_path(const JobSpec& job);
 
 // Throws InputError naming the option (--partition, --time, --workdir, ...) when a value cannot be
 // written safely: #SBATCH lines are parsed by sbatch, not by a shell, so quoting cannot protect
 // them and only a conservative character set is accepted.
 void validate(const JobSpec& job);
 
-// The array script (`#SBATCH --array=0-(N-1)`) and the finish script (merge, then report).
+// The array script (`#SBATCH --array=0-(N-1)`) and the finish script (merge, then cost, then
+// report).
 std::string array_script(const JobSpec& job);
 std::string finish_script(const JobSpec& job);
 

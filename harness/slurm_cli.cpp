@@ -27,6 +27,7 @@ struct SlurmArgs {
   std::string scenario;
   int shards = 0;
   std::string partition, time, backend, out, workdir, report, resubmit;
+  std::string hardware, price, deployment, specs = "scenarios";
   int gpus_per_task = -1;  // -1: 1 for --backend cuda, else 0
   int threads = 0;
   bool submit = false, wait = false;
@@ -68,6 +69,10 @@ slurm::JobSpec make_job(const SlurmArgs& a) {
                                   : "results/slurm/" + job.name + "-" + utc_stamp("%Y%m%d-%H%M%S"));
   job.out = absolute_path(a.out.empty() ? default_results_path(sc.name, backend).string() : a.out);
   if (!a.report.empty()) job.report = absolute_path(a.report);
+  job.hardware = a.hardware;
+  job.price = a.price;
+  job.deployment = a.deployment;
+  if (!a.hardware.empty()) job.specs = absolute_path(a.specs);
   slurm::validate(job);
   return job;
 }
@@ -86,6 +91,10 @@ std::string resubmit_command(const slurm::JobSpec& job, const SlurmArgs& a,
   if (a.gpus_per_task >= 0 || job.gpus_per_task > 0)
     c += " --gpus-per-task " + std::to_string(job.gpus_per_task);
   if (!job.report.empty()) c += " --report " + shell_word(job.report.string());
+  if (!job.hardware.empty())
+    c += " --hardware " + shell_word(job.hardware) + " --price " + shell_word(job.price) +
+         " --deployment " + shell_word(job.deployment) + " --specs " +
+         shell_word(job.specs.string());
   return c + " --resubmit " + slurm::task_list_text(tasks) + " --wait";
 }
 
@@ -431,6 +440,13 @@ SlurmCommand add_slurm_command(CLI::App& app) {
       "results/slurm/<scenario>-<UTC time>/); must be on a file system the nodes share");
   cmd->add_option("--report", a.report,
                   "After merging, also write `costcurve report` into this directory");
+  cmd->add_option("--hardware", a.hardware,
+                  "With --price and --deployment: after merging, price the curves (`costcurve "
+                  "cost`, into <out>.cost.json) and give them to the report, e.g. h100-sxm");
+  cmd->add_option("--price", a.price, "Pricing spec for the cost step, e.g. h100");
+  cmd->add_option("--deployment", a.deployment, "Deployment for the cost step, e.g. deepseek-h800");
+  cmd->add_option("--specs", a.specs, "Directory of specs for the cost step")
+      ->capture_default_str();
   cmd->add_flag("--submit", a.submit, "Submit the array and the finish job (sbatch)");
   cmd->add_flag("--wait", a.wait,
                 "Submit, then follow the jobs until they end; report each task (implies --submit)");

@@ -178,6 +178,24 @@ TEST(SlurmScripts, FinishScriptListsEveryPartThenReports) {
   EXPECT_EQ(s.find("--gres"), std::string::npos);  // merging needs no GPU
   EXPECT_NE(s.find("#SBATCH --partition=cpu\n"), std::string::npos);
   EXPECT_EQ(slurm::run_program({"bash", "-n", "-c", s}).code, 0);
+
+  // With the three specs, the cost step runs between the merge and the report, which gets it.
+  j.hardware = "h100-sxm";
+  j.price = "h100";
+  j.deployment = "it's deepseek";
+  j.specs = "/opt/cc/scenarios";
+  const std::string c = slurm::finish_script(j);
+  const auto cost_at = c.find(
+      "'/opt/cc/costcurve' cost '/data/out.json' --hardware 'h100-sxm' "
+      "--price 'h100' --deployment 'it'\\''s deepseek' --specs "
+      "'/opt/cc/scenarios' --out '/data/out.cost.json'");
+  ASSERT_NE(cost_at, std::string::npos) << c;
+  const auto report_at = c.find("report '/data/out.json' --cost '/data/out.cost.json' --out");
+  ASSERT_NE(report_at, std::string::npos) << c;
+  EXPECT_LT(cost_at, report_at);
+  EXPECT_EQ(slurm::run_program({"bash", "-n", "-c", c}).code, 0);
+  j.price.clear();  // two of three: refused, naming the options
+  EXPECT_THROW(slurm::finish_script(j), InputError);
 }
 
 TEST(SlurmScripts, TaskListsJobIdsAndQueueLines) {
@@ -235,8 +253,16 @@ TEST(SlurmCli, ScriptsRunByHandOnAHostileScenarioPath) {
   const fs::path work = dir / "work";
   const fs::path out = evil / "merged $(touch PWNED4).json";
   const test::CliResult w =
-      run_cli({"slurm", sc.string(), "--shards", "2", "--threads", "1", "--workdir", work.string(),
-               "--out", out.string(), "--report", (evil / "rep").string()},
+      run_cli({"slurm",        sc.string(),
+               "--shards",     "2",
+               "--threads",    "1",
+               "--workdir",    work.string(),
+               "--out",        out.string(),
+               "--report",     (evil / "rep").string(),
+               "--hardware",   "cpu-epyc-2core",
+               "--price",      "cpu-epyc-2core",
+               "--deployment", "single-cpu",
+               "--specs",      std::string(COSTCURVE_SOURCE_DIR) + "/scenarios"},
               in_dir(dir));
   ASSERT_TRUE(w.exited && w.code == 0) << w.describe();
   for (int i = 0; i < 2; ++i) {
@@ -258,6 +284,7 @@ TEST(SlurmCli, ScriptsRunByHandOnAHostileScenarioPath) {
   const ResultsFile merged = load_results(out);
   EXPECT_EQ(merged.points.size(), generate_points(load_scenario(sc)).size());
   EXPECT_TRUE(fs::exists(evil / "rep" / "index.html"));
+  EXPECT_TRUE(fs::exists(evil / "merged $(touch PWNED4).cost.json"));  // the cost step ran
   for (const fs::path& d : {dir, evil, work})
     for (const char* p : {"PWNED1", "PWNED2", "PWNED3", "PWNED4"})
       EXPECT_FALSE(fs::exists(d / p)) << (d / p);
