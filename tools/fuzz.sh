@@ -7,7 +7,9 @@
 #
 #   tools/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #
-# Environment: COSTCURVE_FUZZ_BUILD (build directory, default build-fuzz), CXX_FUZZ (clang++).
+# Environment: COSTCURVE_FUZZ_BUILD (build directory, default build-fuzz; one configured with
+# COSTCURVE_FUZZ=ON, such as the asan preset's build-asan, is reused), CXX_FUZZ (clang++),
+# COSTCURVE_FUZZ_JOBS (targets at a time, default: the CPUs).
 set -eu
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -37,8 +39,12 @@ fi
 cc=$(echo "$cxx" | sed 's/clang++/clang/')
 
 start=$(date +%s)
-cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_C_COMPILER="$cc" \
-  -DCOSTCURVE_FUZZ=ON -DCOSTCURVE_CUDA=OFF -DCOSTCURVE_TESTS=OFF -DCOSTCURVE_BENCH=OFF >/dev/null
+# A build directory already configured with the fuzz targets (the asan preset's build-asan, which
+# .ci/run has just built and tested) is reused as it is: its libraries are the instrumented ones.
+if ! grep -qs '^COSTCURVE_FUZZ:BOOL=ON' "$build/CMakeCache.txt"; then
+  cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_C_COMPILER="$cc" \
+    -DCOSTCURVE_FUZZ=ON -DCOSTCURVE_CUDA=OFF -DCOSTCURVE_TESTS=OFF -DCOSTCURVE_BENCH=OFF >/dev/null
+fi
 cmake --build "$build" --target costcurve_fuzzers
 echo "fuzz: built in $(($(date +%s) - start)) s"
 
@@ -48,8 +54,12 @@ artifacts="$root/$build/fuzz-artifacts"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
-failed=""
-for t in $targets; do
+# Targets run side by side, as many at a time as there are CPUs (COSTCURVE_FUZZ_JOBS): each
+# libFuzzer process is single-threaded, so on CI's 2 cores two targets fuzz for the same time each
+# in half the wall time.
+jobs=${COSTCURVE_FUZZ_JOBS:-$(nproc)}
+fuzz_one() {
+  t=$1
   # Long enough for the largest seeds (two results documents for fuzz_compare), short enough to
   # keep executions fast.
   case "$t" in
@@ -58,15 +68,32 @@ for t in $targets; do
     fuzz_scenario) max_len=8192 ;;
     *) max_len=4096 ;;
   esac
-  rm -rf "${artifacts:?}/$t"
-  mkdir -p "$scratch/$t" "$artifacts/$t"
-  cp "tests/fuzz_corpus/$t/"* "$scratch/$t/"
-  log="$artifacts/$t/fuzz.log"
-  echo "fuzz: $t for $seconds s (corpus $(ls "$scratch/$t" | wc -l) seeds, -max_len=$max_len)"
   rc=0
   "$build/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$max_len" \
     -dict=fuzz/costcurve.dict -artifact_prefix="$artifacts/$t/" -print_final_stats=1 \
-    "$scratch/$t" >"$log" 2>&1 || rc=$?
+    "$scratch/$t" >"$artifacts/$t/fuzz.log" 2>&1 || rc=$?
+  echo "$rc" >"$artifacts/$t/rc"
+}
+
+running=0
+for t in $targets; do
+  rm -rf "${artifacts:?}/$t"
+  mkdir -p "$scratch/$t" "$artifacts/$t"
+  cp "tests/fuzz_corpus/$t/"* "$scratch/$t/"
+  echo "fuzz: $t for $seconds s (corpus $(ls "$scratch/$t" | wc -l) seeds)"
+  fuzz_one "$t" &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then
+    wait
+    running=0
+  fi
+done
+wait
+
+failed=""
+for t in $targets; do
+  log="$artifacts/$t/fuzz.log"
+  rc=$(cat "$artifacts/$t/rc" 2>/dev/null || echo 1)
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 || true)
