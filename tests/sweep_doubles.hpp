@@ -20,6 +20,7 @@
 #include "harness/build_info.hpp"
 #include "harness/results.hpp"
 #include "harness/scenario.hpp"
+#include "harness/shard.hpp"
 #include "harness/sweep.hpp"
 #include "kernels/backend.hpp"
 
@@ -92,6 +93,25 @@ inline void seed_results(const std::filesystem::path& scenario, const std::files
   f.ceilings.copy_bytes_per_s = 1e10;
   f.ceilings.copy_size = "seeded by the test";
   f.has_ceilings = true;
+  write_atomic(out, f.to_json().dump(1) + "\n");
+}
+
+// A part with made-up ceilings and no point yet, recording shard `index`/`count` as
+// `sweep --shard` would: `sweep --shard --resume` goes straight to its points (measuring the
+// ceilings takes seconds).
+inline void seed_shard(const std::filesystem::path& scenario, const std::filesystem::path& out,
+                       int index, int count) {
+  seed_results(scenario, out, make_backend("cpu", 1)->info());
+  ResultsFile f = load_results(out);
+  Scenario sc = load_scenario(scenario);
+  sc.backends = {"cpu"};
+  const std::vector<Point> points = generate_points(sc);
+  ShardRecord rec{index, count, "", {}};
+  // Held in a variable: a range-for over split_points(...)[i] would read a destroyed temporary.
+  const auto shards = split_points(sc, points, count);
+  for (std::size_t i : shards[static_cast<std::size_t>(index)])
+    rec.points.push_back(points[i].name());
+  f.shard = rec;
   write_atomic(out, f.to_json().dump(1) + "\n");
 }
 

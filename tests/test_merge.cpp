@@ -49,23 +49,6 @@ std::vector<std::string> scenario_order(const fs::path& scenario) {
   return names;
 }
 
-// A part with made-up ceilings and no point yet, recording shard `index`/`count` as the sweep
-// would: `sweep --shard --resume` goes straight to its points (measuring the ceilings takes
-// seconds).
-void seed_shard(const fs::path& scenario, const fs::path& out, int index, int count) {
-  test::seed_results(scenario, out, make_backend("cpu", 1)->info());
-  ResultsFile f = load_results(out);
-  Scenario sc = load_scenario(scenario);
-  sc.backends = {"cpu"};
-  const std::vector<Point> points = generate_points(sc);
-  ShardRecord rec{index, count, "", {}};
-  const auto parts = split_points(sc, points, count);
-  for (std::size_t i : parts[static_cast<std::size_t>(index)])
-    rec.points.push_back(points[i].name());
-  f.shard = rec;
-  write_atomic(out, f.to_json().dump(1) + "\n");
-}
-
 std::vector<std::string> names_of(const ResultsFile& f) {
   std::vector<std::string> n;
   for (const PointResult& r : f.points) n.push_back(r.name);
@@ -83,7 +66,7 @@ protected:
     scenario = tiny_scenario(dir);
     for (int i = 0; i < 3; ++i) {
       const fs::path part = dir / ("part-" + std::to_string(i) + ".json");
-      seed_shard(scenario, part, i, 3);
+      test::seed_shard(scenario, part, i, 3);
       const test::CliResult r =
           run_cli({"sweep", scenario.string(), "--shard", std::to_string(i) + "/3", "--out",
                    part.string(), "--resume", "--threads", "1"});
@@ -177,7 +160,7 @@ TEST_F(Merge, OverlapsAndRepeatedShardsAreRefused) {
 TEST_F(Merge, PartsOfAnotherScenarioBuildOrBackendAreRefused) {
   const fs::path other_dir = dir / "other";
   const fs::path other = tiny_scenario(other_dir, 300);
-  seed_shard(other, other_dir / "part-1.json", 1, 3);
+  test::seed_shard(other, other_dir / "part-1.json", 1, 3);
   const fs::path build =
       edited(1, "build.json", [](json& j) { j["costcurve"]["git_sha"] = "0ff"; });
   const fs::path backend =
@@ -251,7 +234,7 @@ TEST(Devices, TwoCpuDevicesRunShardsInParallelAndMerge) {
   const fs::path d = test::temp_dir("devices");
   const fs::path scenario = tiny_scenario(d);
   const fs::path out = d / "r.json";
-  for (int i = 0; i < 2; ++i) seed_shard(scenario, shard_part_path(out, i, 2), i, 2);
+  for (int i = 0; i < 2; ++i) test::seed_shard(scenario, shard_part_path(out, i, 2), i, 2);
   const std::vector<std::string> cmd = {"sweep", scenario.string(), "--backend",
                                         "cpu",   "--devices",       "0,1",
                                         "--out", out.string(),      "--resume"};
@@ -282,9 +265,9 @@ TEST(Devices, AFailedShardIsNamedWithItsLog) {
   const fs::path d = test::temp_dir("devices-fail");
   const fs::path scenario = tiny_scenario(d);
   const fs::path out = d / "r.json";
-  seed_shard(scenario, shard_part_path(out, 0, 2), 0, 2);
+  test::seed_shard(scenario, shard_part_path(out, 0, 2), 0, 2);
   // Shard 1's part is another shard's file: its child refuses to resume it.
-  seed_shard(scenario, shard_part_path(out, 1, 2), 0, 2);
+  test::seed_shard(scenario, shard_part_path(out, 1, 2), 0, 2);
   const test::CliResult r =
       run_cli({"sweep", scenario.string(), "--devices", "0,1", "--out", out.string(), "--resume"});
   EXPECT_TRUE(r.exited && r.code != 0) << r.describe();

@@ -42,23 +42,6 @@ fs::path tiny_scenario(const fs::path& dir) {
   });
 }
 
-// A part with made-up ceilings and no point yet, as `sweep --shard index/count` records it: the
-// task's `sweep --resume` goes straight to its points (measuring the ceilings takes ~10 s).
-void seed_shard(const fs::path& scenario, const fs::path& out, int index, int count) {
-  test::seed_results(scenario, out, make_backend("cpu", 1)->info());
-  ResultsFile f = load_results(out);
-  Scenario sc = load_scenario(scenario);
-  sc.backends = {"cpu"};
-  const std::vector<Point> points = generate_points(sc);
-  ShardRecord rec{index, count, "", {}};
-  // Held in a variable: a range-for over split_points(...)[i] would read a destroyed temporary.
-  const auto shards = split_points(sc, points, count);
-  for (std::size_t i : shards[static_cast<std::size_t>(index)])
-    rec.points.push_back(points[i].name());
-  f.shard = rec;
-  write_atomic(out, f.to_json().dump(1) + "\n");
-}
-
 slurm::JobSpec sample_job() {
   slurm::JobSpec j;
   j.binary = "/opt/cc/costcurve";
@@ -266,7 +249,7 @@ TEST(SlurmCli, ScriptsRunByHandOnAHostileScenarioPath) {
               in_dir(dir));
   ASSERT_TRUE(w.exited && w.code == 0) << w.describe();
   for (int i = 0; i < 2; ++i) {
-    seed_shard(sc, work / ("part-" + std::to_string(i) + ".json"), i, 2);
+    test::seed_shard(sc, work / ("part-" + std::to_string(i) + ".json"), i, 2);
     const test::CliResult t = run_cli(
         {"SLURM_ARRAY_TASK_ID=" + std::to_string(i), "bash", (work / "array.sbatch").string()},
         in_dir(dir), "/usr/bin/env");
@@ -362,7 +345,7 @@ TEST_F(SlurmCluster, ArrayOfThreeShardsMergesToTheUnshardedSweep) {
   // Written first without submitting, so that the parts can be seeded with made-up ceilings.
   ASSERT_EQ(run_cli({args.begin(), args.end() - 1}).code, 0);
   for (int i = 0; i < 3; ++i)
-    seed_shard(scenario_, work / ("part-" + std::to_string(i) + ".json"), i, 3);
+    test::seed_shard(scenario_, work / ("part-" + std::to_string(i) + ".json"), i, 3);
   const test::CliResult r = run_cli(args, in_dir({}, 90));
   ASSERT_TRUE(r.exited && r.code == 0) << r.describe();
   EXPECT_NE(r.output.find("submitted array job"), std::string::npos) << r.output;
@@ -377,7 +360,8 @@ TEST_F(SlurmCluster, KilledTaskIsReportedAndResubmittingItCompletesTheMerge) {
   ASSERT_EQ(run_cli(args).code, 0);
   // Task 1 is not seeded: it measures the ceilings first (seconds), which leaves time to kill it
   // while it runs.
-  for (int i : {0, 2}) seed_shard(scenario_, work / ("part-" + std::to_string(i) + ".json"), i, 3);
+  for (int i : {0, 2})
+    test::seed_shard(scenario_, work / ("part-" + std::to_string(i) + ".json"), i, 3);
   args.push_back("--wait");
   test::CliResult waited;
   std::thread waiter([&] { waited = run_cli(args, in_dir({}, 90)); });
@@ -424,7 +408,7 @@ TEST_F(SlurmCluster, KilledTaskIsReportedAndResubmittingItCompletesTheMerge) {
       waited.output.substr(line_start, waited.output.find('\n', flag) - line_start);
   // Seeded now so that the rerun does not measure the ceilings again (this is about resubmitting,
   // not about timing).
-  seed_shard(scenario_, work / "part-1.json", 1, 3);
+  test::seed_shard(scenario_, work / "part-1.json", 1, 3);
   const test::CliResult again = run_cli({"-c", command}, in_dir({}, 90), "/bin/sh");
   ASSERT_TRUE(again.exited && again.code == 0) << again.describe();
   EXPECT_NE(again.output.find("(tasks 1)"), std::string::npos) << again.output;
