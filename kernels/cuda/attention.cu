@@ -17,6 +17,7 @@
 #include <string>
 
 #include "kernels/cuda/context.cuh"
+#include "kernels/cuda/mqa_wgmma.cuh"
 
 namespace costcurve::cuda {
 namespace {
@@ -490,11 +491,8 @@ void launch(Context& ctx, Params p, dim3 base_grid, long max_keys, const char* w
   const dim3 grid(base_grid.x, base_grid.y, static_cast<unsigned>(splits));
   kernel<<<grid, T::kThreads, T::kSmem, ctx.stream()>>>(p);
   CUDA_CHECK_LAUNCH();
-  if (splits > 1) {
-    combine_kernel<<<static_cast<unsigned>(p.rows_total), 128, 0, ctx.stream()>>>(
-        p.part_o, p.part_lse, p.splits, p.rows_total, p.d_v, p.out, p.lse);
-    CUDA_CHECK_LAUNCH();
-  }
+  if (splits > 1)
+    combine_splits(ctx, p.part_o, p.part_lse, p.splits, p.rows_total, p.d_v, p.out, p.lse);
 }
 
 long max_len(const Batch& b) {
@@ -538,6 +536,13 @@ Params mqa_params(Context& ctx, const MqaShape& s, const void* q, const void* kv
 
 }  // namespace
 
+void combine_splits(Context& ctx, const float* part_o, const float* part_lse, int splits,
+                    long rows_total, int d_v, float* out, float* lse) {
+  combine_kernel<<<static_cast<unsigned>(rows_total), 128, 0, ctx.stream()>>>(
+      part_o, part_lse, splits, rows_total, d_v, out, lse);
+  CUDA_CHECK_LAUNCH();
+}
+
 void dense_prefill(Context& ctx, const DensePrefillArgs& a) {
   const DensePrefillShape& s = a.shape;
   check(s);
@@ -572,6 +577,8 @@ void dense_decode(Context& ctx, const DenseDecodeArgs& a) {
   const MqaShape& s = a.shape;
   check(s);
   require_bf16(s.dtype, "dense_decode");
+  if (mqa_wgmma_usable(ctx, s, a.q, a.kv))
+    return mqa_wgmma(ctx, s, a.q, a.kv, nullptr, 0, a.out, a.lse);
   Params p = mqa_params(ctx, s, a.q, a.kv, a.out, a.lse, Mode::mqa_dense);
   const dim3 grid(static_cast<unsigned>((s.heads + kRows - 1) / kRows),
                   static_cast<unsigned>(s.batch.query_rows()));
@@ -586,6 +593,8 @@ void sparse_attention(Context& ctx, const SparseArgs& a) {
   if (!fp8) require_bf16(s.dtype, "sparse attention");
   if (fp8 && !a.kv_scale) throw OpError("cuda sparse attention: an fp8 cache needs kv_scale");
   if (!a.lse) throw OpError("cuda sparse attention: lse is required");
+  if (!fp8 && mqa_wgmma_usable(ctx, s, a.q, a.kv))
+    return mqa_wgmma(ctx, s, a.q, a.kv, a.indices, a.top_k, a.out, a.lse);
   Params p = mqa_params(ctx, s, a.q, a.kv, a.out, a.lse, Mode::mqa_sparse);
   p.idx = a.indices;
   p.top_k = a.top_k;

@@ -1,0 +1,464 @@
+// MQA attention (dense_decode and sparse attention over a bf16 latent cache) on Hopper's warpgroup
+// MMA (wgmma, sm_90a), for DeepSeek's shape: 576-dim latent rows whose first 512 dims are the
+// values, 64 heads of one query token per block.
+//
+// Why this shape of kernel: the output O [64][512] in f32 is 128 KB, half the register file, so a
+// block of 64 rows runs two warpgroups that each own half of O's columns (128 registers a thread).
+// Warpgroup 0 also computes S = Q K^T [64][64] (36 wgmma k-steps over the 576 dims, Q and K both
+// from shared memory), the online softmax, and hands P to warpgroup 1 through shared memory (its
+// own P V reads P from registers). Both P V products read the key tile as an N-major B operand:
+// the tile [64 keys][576 dims] serves as K (K-major) for S and as V (N-major) for P V, with no
+// copy. Every tile lives in shared memory as 64-dim column blocks of [64 rows][128 bytes] with the
+// 128-byte swizzle, which is what wgmma's descriptors read without bank conflicts; the next key
+// tile loads (cp.async, swizzled by hand, gathered by index for sparse attention) while this one
+// is computed on. Shared memory: Q 72 KB + two key stages 144 KB + P 8 KB, within the 227 KB limit.
+// Long key ranges split across blocks and merge through their log-sum-exps, as in attention.cu.
+#include <cuda_bf16.h>
+
+#include <cstdint>
+#include <string>
+
+#include "kernels/cuda/context.cuh"
+#include "kernels/cuda/mqa_wgmma.cuh"
+
+namespace costcurve::cuda {
+namespace {
+
+using bf16 = __nv_bfloat16;
+constexpr int kRows = 64;  // heads per block: one wgmma M
+constexpr int kKeys = 64;  // keys per tile
+constexpr int kDqk = 576;  // latent dims (q.k)
+constexpr int kDv = 512;   // value dims (the first kDv latent dims)
+constexpr int kColBlocks = kDqk / 64;
+constexpr int kBlockBytes = kRows * 128;  // one [64 rows][64 dims] bf16 column block
+constexpr int kTileBytes = kColBlocks * kBlockBytes;
+constexpr int kThreads = 256;
+// Shared memory: Q, two key stages, P, then the small arrays; +1024 to align the base to the
+// swizzle pattern's 1024-byte repeat.
+constexpr int kOffP = 3 * kTileBytes;               // after Q and two key stages
+constexpr int kOffPos = kOffP + kBlockBytes;        // int [2][kKeys]
+constexpr int kOffAlpha = kOffPos + 2 * kKeys * 4;  // float [kRows]
+constexpr int kOffL = kOffAlpha + kRows * 4;        // float [kRows]
+constexpr int kSmem = kOffL + kRows * 4 + 1024;
+
+struct Params {
+  const bf16* q;            // [rows_total][576]
+  const bf16* kv;           // [B][cap][576]
+  const std::int32_t* idx;  // sparse: [B * s_q][top_k]; null for dense
+  int top_k;
+  const std::int32_t* seq_lens;
+  int s_q;
+  long cap;
+  int heads;
+  float scale_log2;
+  float* out;
+  float* lse;
+  int splits, split_keys;
+  long rows_total;
+  float* part_o;
+  float* part_lse;
+};
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define COSTCURVE_WGMMA 1
+#endif
+
+#ifdef COSTCURVE_WGMMA
+// Byte offset of 16-byte chunk c (of 72) of row r in a swizzled tile.
+__device__ __forceinline__ int swz(int r, int c) {
+  return (c >> 3) * kBlockBytes + r * 128 + (((c & 7) ^ (r & 7)) << 4);
+}
+
+__device__ __forceinline__ std::uint64_t desc_sw128(const unsigned char* p, std::uint32_t lbo) {
+  const auto addr = static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
+  return static_cast<std::uint64_t>((addr >> 4) & 0x3fff) |
+         static_cast<std::uint64_t>((lbo >> 4) & 0x3fff) << 16 |
+         static_cast<std::uint64_t>(1024 >> 4) << 32 | 1ull << 62;
+}
+
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
+  const auto addr = static_cast<std::uint32_t>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(addr), "l"(src),
+               "r"(src_bytes));
+}
+
+__device__ __forceinline__ std::uint32_t pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const std::uint32_t*>(&v);
+}
+
+__device__ __forceinline__ void wgmma_fence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void wgmma_commit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void wgmma_wait0() {
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+}
+// Keeps the compiler from moving accesses to an accumulator across the asynchronous MMA.
+template <int N>
+__device__ __forceinline__ void fence_regs(float (&r)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
+}
+__device__ __forceinline__ void fence_async_smem() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+// The wgmma forms this kernel uses (operand lists written out: PTX takes no arrays).
+__device__ __forceinline__ void wgmma_m64n64k16_ss(float (&d)[32], std::uint64_t a,
+                                                   std::uint64_t b) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, "
+      "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+      "%32, %33, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "l"(a), "l"(b), "r"(1));
+}
+
+__device__ __forceinline__ void wgmma_m64n256k16_ss_tb(float (&d)[128], std::uint64_t a,
+                                                       std::uint64_t b) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, "
+      "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, "
+      "%38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, "
+      "%56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, "
+      "%74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, "
+      "%92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, "
+      "%108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, "
+      "%123, %124, %125, %126, %127}, "
+      "%128, %129, p, 1, 1, 0, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
+        "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
+        "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
+        "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]),
+        "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]),
+        "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]),
+        "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]),
+        "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]),
+        "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+        "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]),
+        "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]),
+        "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]),
+        "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+      : "l"(a), "l"(b), "r"(1));
+}
+
+__device__ __forceinline__ void wgmma_m64n256k16_rs_tb(float (&d)[128], const std::uint32_t (&a)[4],
+                                                       std::uint64_t b) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, "
+      "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, "
+      "%38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, "
+      "%56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, "
+      "%74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, "
+      "%92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, "
+      "%108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, "
+      "%123, %124, %125, %126, %127}, "
+      "{%128, %129, %130, %131}, %132, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
+        "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
+        "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
+        "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]),
+        "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]),
+        "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]),
+        "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]),
+        "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]),
+        "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+        "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]),
+        "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]),
+        "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]),
+        "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
+}
+
+#endif  // COSTCURVE_WGMMA
+
+__global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(const Params p) {
+#ifdef COSTCURVE_WGMMA
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  // The swizzle repeats every 1024 bytes of shared-memory address: align the tiles to it.
+  const auto raw = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
+  unsigned char* sm = smem_raw + ((1024 - (raw & 1023)) & 1023);
+  unsigned char* sQ = sm;
+  unsigned char* sP = sm + kOffP;
+  int* sPos = reinterpret_cast<int*>(sm + kOffPos);
+  float* sAlpha = reinterpret_cast<float*>(sm + kOffAlpha);
+  float* sL = reinterpret_cast<float*>(sm + kOffL);
+
+  const int tid = threadIdx.x, wg = tid >> 7;
+  const int warp = (tid & 127) >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int ra = warp * 16 + g;  // this thread's rows: ra and ra + 8
+
+  const int tok = blockIdx.y;  // b * s_q + query index
+  const int b = tok / p.s_q;
+  const int r0 = blockIdx.x * kRows;
+  const int rows_valid = min(kRows, p.heads - r0);
+  const int pos = p.seq_lens[b] - p.s_q + tok % p.s_q;
+  const bool sparse = p.idx != nullptr;
+  const long key_end = sparse ? p.top_k : pos + 1;
+  const long kb = static_cast<long>(blockIdx.z) * p.split_keys;
+  const long ke = min(key_end, kb + p.split_keys);
+
+  for (int c = tid; c < kRows * 72; c += kThreads) {
+    const int r = c / 72, j = c % 72;
+    const bool ok = r < rows_valid;
+    const bf16* src = ok ? p.q + (static_cast<long>(tok) * p.heads + r0 + r) * kDqk + j * 8 : p.q;
+    cp_async16(sQ + swz(r, j), src, ok ? 16 : 0);
+  }
+  asm volatile("cp.async.commit_group;\n" ::);
+
+  // Position of list entry j (dense: j itself), or -1 when past the split or not visible.
+  auto key_pos = [&](long j) -> int {
+    if (j >= ke) return -1;
+    if (!sparse) return static_cast<int>(j);
+    const int x = p.idx[static_cast<long>(tok) * p.top_k + j];
+    return (x >= 0 && x <= pos) ? x : -1;
+  };
+  auto load_tile = [&](long k0, int st) {
+    unsigned char* sK = sm + kTileBytes * (1 + st);
+    if (tid < kKeys) sPos[st * kKeys + tid] = key_pos(k0 + tid);
+    for (int c = tid; c < kKeys * 72; c += kThreads) {
+      const int r = c / 72, j = c % 72;
+      const int kp = key_pos(k0 + r);
+      const bf16* src = kp >= 0 ? p.kv + (static_cast<long>(b) * p.cap + kp) * kDqk + j * 8 : p.kv;
+      cp_async16(sK + swz(r, j), src, kp >= 0 ? 16 : 0);  // invisible keys: zero rows
+    }
+    asm volatile("cp.async.commit_group;\n" ::);
+  };
+
+  float o[128];
+#pragma unroll
+  for (int i = 0; i < 128; ++i) o[i] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+
+  if (kb < ke) load_tile(kb, 0);
+  int st = 0;
+  for (long k0 = kb; k0 < ke; k0 += kKeys, st ^= 1) {
+    // The other stage was released by the barrier that ended the previous iteration.
+    if (k0 + kKeys < ke) {
+      load_tile(k0 + kKeys, st ^ 1);
+      asm volatile("cp.async.wait_group 1;\n" ::: "memory");
+    } else {
+      asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+    }
+    fence_async_smem();  // cp.async wrote through the generic proxy; wgmma reads through the async
+                         // one
+    __syncthreads();
+    const unsigned char* sK = sm + kTileBytes * (1 + st);
+    if (wg == 0) {
+      float s[32];
+#pragma unroll
+      for (int i = 0; i < 32; ++i) s[i] = 0.0f;
+      wgmma_fence();
+#pragma unroll
+      for (int cb = 0; cb < kColBlocks; ++cb)
+#pragma unroll
+        for (int ks = 0; ks < 4; ++ks)
+          wgmma_m64n64k16_ss(s, desc_sw128(sQ + cb * kBlockBytes + ks * 32, 16),
+                             desc_sw128(sK + cb * kBlockBytes + ks * 32, 16));
+      wgmma_commit();
+      wgmma_wait0();
+      fence_regs(s);
+
+      // Online softmax in base 2; s[4i + c] is row ra + 8 (c >> 1), key 8i + 2t + (c & 1).
+      const int* tpos = sPos + st * kKeys;
+      float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+      for (int i = 0; i < 8; ++i)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          const bool ok = tpos[8 * i + 2 * t + (c & 1)] >= 0;
+          s[4 * i + c] = ok ? s[4 * i + c] * p.scale_log2 : -INFINITY;
+          mx[c >> 1] = fmaxf(mx[c >> 1], s[4 * i + c]);
+        }
+      float alpha[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+        const float m_new = fmaxf(m[i], mx[i]);
+        const float base = m_new == -INFINITY ? 0.0f : m_new;  // all masked so far: no NaN
+        alpha[i] = exp2f(m[i] - base);
+        m[i] = m_new;
+        mx[i] = base;
+      }
+      float rs[2] = {0.0f, 0.0f};
+#pragma unroll
+      for (int i = 0; i < 32; ++i) {
+        s[i] = exp2f(s[i] - mx[(i >> 1) & 1]);
+        rs[(i >> 1) & 1] += s[i];
+      }
+      l[0] = l[0] * alpha[0] + rs[0];
+      l[1] = l[1] * alpha[1] + rs[1];
+
+      // P: A fragments for this warpgroup's P V (the accumulator layout is the A layout), and a
+      // swizzled [64 rows][64 keys] copy in shared memory for warpgroup 1.
+      std::uint32_t pa[4][4];
+#pragma unroll
+      for (int kc = 0; kc < 4; ++kc)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) pa[kc][e] = pack_bf16(s[8 * kc + 2 * e], s[8 * kc + 2 * e + 1]);
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const int off = ((i ^ (ra & 7)) << 4) + 4 * t;  // rows ra and ra + 8 share ra & 7
+        *reinterpret_cast<std::uint32_t*>(sP + ra * 128 + off) = pa[i >> 1][(i & 1) * 2];
+        *reinterpret_cast<std::uint32_t*>(sP + (ra + 8) * 128 + off) = pa[i >> 1][(i & 1) * 2 + 1];
+      }
+      if (t == 0) {
+        sAlpha[ra] = alpha[0];
+        sAlpha[ra + 8] = alpha[1];
+      }
+      fence_async_smem();
+      asm volatile("bar.arrive 1, 256;\n" ::: "memory");  // P is ready for warpgroup 1
+
+#pragma unroll
+      for (int i = 0; i < 128; ++i) o[i] *= alpha[(i >> 1) & 1];
+      wgmma_fence();
+#pragma unroll
+      for (int kc = 0; kc < 4; ++kc)
+        wgmma_m64n256k16_rs_tb(o, pa[kc], desc_sw128(sK + kc * 2048, kBlockBytes));
+      wgmma_commit();
+      wgmma_wait0();
+      fence_regs(o);
+    } else {
+      asm volatile("bar.sync 1, 256;\n" ::: "memory");
+      const float a0 = sAlpha[ra], a1 = sAlpha[ra + 8];
+#pragma unroll
+      for (int i = 0; i < 128; ++i) o[i] *= ((i >> 1) & 1) ? a1 : a0;
+      wgmma_fence();
+#pragma unroll
+      for (int kc = 0; kc < 4; ++kc)
+        wgmma_m64n256k16_ss_tb(o, desc_sw128(sP + kc * 32, 16),
+                               desc_sw128(sK + 4 * kBlockBytes + kc * 2048, kBlockBytes));
+      wgmma_commit();
+      wgmma_wait0();
+      fence_regs(o);
+    }
+    __syncthreads();  // this stage and P may be overwritten now
+  }
+  asm volatile("cp.async.wait_group 0;\n" ::: "memory");  // an empty key range loads only Q
+
+  constexpr float kLn2 = 0.6931471805599453f;
+  const bool partial = p.splits > 1;
+  float* obase = partial ? p.part_o + static_cast<long>(blockIdx.z) * p.rows_total * kDv : p.out;
+  float* lbase = partial ? p.part_lse + static_cast<long>(blockIdx.z) * p.rows_total : p.lse;
+  if (wg == 0) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+      l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+      const int r = ra + 8 * i;
+      if (t == 0) sL[r] = l[i];
+      if (t == 0 && lbase && r < rows_valid)
+        lbase[static_cast<long>(tok) * p.heads + r0 + r] =
+            l[i] == 0.0f ? -INFINITY : (m[i] + log2f(l[i])) * kLn2;
+    }
+  }
+  __syncthreads();
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int r = ra + 8 * i;
+    if (r >= rows_valid) continue;
+    const float li = sL[r];
+    const float inv = li == 0.0f ? 0.0f : 1.0f / li;
+    float* dst = obase + (static_cast<long>(tok) * p.heads + r0 + r) * kDv + wg * 256 + 2 * t;
+#pragma unroll
+    for (int n = 0; n < 32; ++n)
+      *reinterpret_cast<float2*>(dst + 8 * n) =
+          make_float2(o[4 * n + 2 * i] * inv, o[4 * n + 2 * i + 1] * inv);
+  }
+#else
+  __trap();  // launched only where the sm_90a code exists (mqa_wgmma_usable)
+#endif
+}
+
+int kernel_ptx_version() {
+  static const int v = [] {
+    cudaFuncAttributes a{};
+    return cudaFuncGetAttributes(&a, mqa_wgmma_kernel) == cudaSuccess ? a.ptxVersion : 0;
+  }();
+  return v;
+}
+
+}  // namespace
+
+bool mqa_wgmma_usable(Context& ctx, const MqaShape& s, const void* q, const void* kv) {
+  const auto aligned = [](const void* ptr) {
+    return reinterpret_cast<std::uintptr_t>(ptr) % 16 == 0;
+  };
+  return ctx.prop().major == 9 && s.dtype == DType::bf16 && s.d_latent == kDqk && s.d_v == kDv &&
+         aligned(q) && aligned(kv) && kernel_ptx_version() >= 90;
+}
+
+void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
+               const std::int32_t* idx, int top_k, float* out, float* lse) {
+  static const bool configured = [] {
+    CUDA_CHECK(
+        cudaFuncSetAttribute(mqa_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+    return true;
+  }();
+  (void)configured;
+  Params p{};
+  p.q = static_cast<const bf16*>(q);
+  p.kv = static_cast<const bf16*>(kv);
+  p.idx = idx;
+  p.top_k = top_k;
+  p.seq_lens = ctx.seq_lens(s.batch);
+  p.s_q = static_cast<int>(s.batch.s_q);
+  p.cap = s.batch.capacity;
+  p.heads = s.heads;
+  p.scale_log2 = static_cast<float>(s.scale) * 1.4426950408889634f;
+  p.out = out;
+  p.lse = lse;
+  p.rows_total = s.batch.query_rows() * s.heads;
+  const long rows = s.batch.query_rows();
+  if (rows > 65535) throw OpError("cuda MQA attention: more than 65535 query tokens per launch");
+  long max_keys = idx ? top_k : 0;
+  if (!idx)
+    for (std::int64_t len : s.batch.seq_lens) max_keys = std::max<long>(max_keys, len);
+  // One block per SM (the kernel takes ~225 KB of shared memory): split the keys when the grid
+  // alone would leave SMs idle, keeping >= 4 tiles per split.
+  const long blocks = static_cast<long>((s.heads + kRows - 1) / kRows) * rows;
+  long splits = blocks >= ctx.sms() ? 1 : (ctx.sms() + blocks - 1) / blocks;
+  splits = std::max(1L, std::min(splits, (max_keys + 4 * kKeys - 1) / (4 * kKeys)));
+  long split_keys = (max_keys + splits - 1) / splits;
+  split_keys = std::max<long>(kKeys, (split_keys + kKeys - 1) / kKeys * kKeys);
+  splits = std::max(1L, (max_keys + split_keys - 1) / split_keys);
+  p.splits = static_cast<int>(splits);
+  p.split_keys = static_cast<int>(split_keys);
+  if (splits > 1) {
+    p.part_o = static_cast<float*>(ctx.scratch(sizeof(float) * splits * p.rows_total * kDv, 0));
+    p.part_lse = static_cast<float*>(ctx.scratch(sizeof(float) * splits * p.rows_total, 1));
+  }
+  const dim3 grid(static_cast<unsigned>((s.heads + kRows - 1) / kRows), static_cast<unsigned>(rows),
+                  static_cast<unsigned>(splits));
+  mqa_wgmma_kernel<<<grid, kThreads, kSmem, ctx.stream()>>>(p);
+  CUDA_CHECK_LAUNCH();
+  if (splits > 1) combine_splits(ctx, p.part_o, p.part_lse, p.splits, p.rows_total, kDv, out, lse);
+}
+
+}  // namespace costcurve::cuda
