@@ -578,7 +578,7 @@ void dense_decode(Context& ctx, const DenseDecodeArgs& a) {
   check(s);
   require_bf16(s.dtype, "dense_decode");
   if (mqa_wgmma_usable(ctx, s, a.q, a.kv))
-    return mqa_wgmma(ctx, s, a.q, a.kv, nullptr, 0, a.out, a.lse);
+    return mqa_wgmma(ctx, s, a.q, a.kv, nullptr, nullptr, 0, a.out, a.lse);
   Params p = mqa_params(ctx, s, a.q, a.kv, a.out, a.lse, Mode::mqa_dense);
   const dim3 grid(static_cast<unsigned>((s.heads + kRows - 1) / kRows),
                   static_cast<unsigned>(s.batch.query_rows()));
@@ -593,8 +593,8 @@ void sparse_attention(Context& ctx, const SparseArgs& a) {
   if (!fp8) require_bf16(s.dtype, "sparse attention");
   if (fp8 && !a.kv_scale) throw OpError("cuda sparse attention: an fp8 cache needs kv_scale");
   if (!a.lse) throw OpError("cuda sparse attention: lse is required");
-  if (!fp8 && mqa_wgmma_usable(ctx, s, a.q, a.kv))
-    return mqa_wgmma(ctx, s, a.q, a.kv, a.indices, a.top_k, a.out, a.lse);
+  if (mqa_wgmma_usable(ctx, s, a.q, a.kv))
+    return mqa_wgmma(ctx, s, a.q, a.kv, a.kv_scale, a.indices, a.top_k, a.out, a.lse);
   Params p = mqa_params(ctx, s, a.q, a.kv, a.out, a.lse, Mode::mqa_sparse);
   p.idx = a.indices;
   p.top_k = a.top_k;

@@ -14,6 +14,8 @@
 // is computed on. Shared memory: Q 72 KB + two key stages 144 KB + P 8 KB, within the 227 KB limit.
 // Long key ranges split across blocks and merge through their log-sum-exps, as in attention.cu.
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <cstdint>
 #include <string>
@@ -33,17 +35,24 @@ constexpr int kColBlocks = kDqk / 64;
 constexpr int kBlockBytes = kRows * 128;  // one [64 rows][64 dims] bf16 column block
 constexpr int kTileBytes = kColBlocks * kBlockBytes;
 constexpr int kThreads = 256;
-// Shared memory: Q, two key stages, P, then the small arrays; +1024 to align the base to the
-// swizzle pattern's 1024-byte repeat.
-constexpr int kOffP = 3 * kTileBytes;               // after Q and two key stages
-constexpr int kOffPos = kOffP + kBlockBytes;        // int [2][kKeys]
-constexpr int kOffAlpha = kOffPos + 2 * kKeys * 4;  // float [kRows]
-constexpr int kOffL = kOffAlpha + kRows * 4;        // float [kRows]
-constexpr int kSmem = kOffL + kRows * 4 + 1024;
+constexpr int kRawRow = kDqk;  // bytes of an fp8 latent row
+// Shared memory: Q, two bf16 key stages (an fp8 cache: one bf16 stage, and in place of the second
+// two stages of raw fp8 rows, converted to bf16 once landed), P, then the small arrays; +1024 to
+// align the base to the swizzle pattern's 1024-byte repeat.
+[[maybe_unused]] constexpr int kOffRaw = 2 * kTileBytes;  // fp8: [2][kKeys][576] bytes
+constexpr int kOffP = 3 * kTileBytes;                     // after Q and two key stages
+constexpr int kOffPos = kOffP + kBlockBytes;              // int [2][kKeys]
+constexpr int kOffAlpha = kOffPos + 2 * kKeys * 4;        // float [kRows]
+constexpr int kOffL = kOffAlpha + kRows * 4;              // float [kRows]
+constexpr int kOffScale = kOffL + kRows * 4;              // fp8: float [2][kKeys]
+constexpr int kSmem = kOffScale + 2 * kKeys * 4 + 1024;
+static_assert(2 * kKeys * kRawRow <= kTileBytes, "raw fp8 stages fit one bf16 stage");
 
 struct Params {
   const bf16* q;            // [rows_total][576]
   const bf16* kv;           // [B][cap][576]
+  const std::uint8_t* kv8;  // fp8 e4m3 cache [B][cap][576], with kscale [B][cap]
+  const float* kscale;
   const std::int32_t* idx;  // sparse: [B * s_q][top_k]; null for dense
   int top_k;
   const std::int32_t* seq_lens;
@@ -195,8 +204,23 @@ __device__ __forceinline__ void wgmma_m64n256k16_rs_tb(float (&d)[128], const st
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
 }
 
+// 8 fp8 e4m3 values times the token's scale, each rounded once to bf16.
+__device__ __forceinline__ uint4 fp8x8_to_bf16(uint2 raw, float scale) {
+  const std::uint32_t w[2] = {raw.x, raw.y};
+  std::uint32_t o[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const auto pair = static_cast<__nv_fp8x2_storage_t>(w[i >> 1] >> (16 * (i & 1)));
+    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3);
+    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&h));
+    o[i] = pack_bf16(f.x * scale, f.y * scale);
+  }
+  return make_uint4(o[0], o[1], o[2], o[3]);
+}
+
 #endif  // COSTCURVE_WGMMA
 
+template <bool kFp8>
 __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(const Params p) {
 #ifdef COSTCURVE_WGMMA
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -208,6 +232,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(const Params p) 
   int* sPos = reinterpret_cast<int*>(sm + kOffPos);
   float* sAlpha = reinterpret_cast<float*>(sm + kOffAlpha);
   float* sL = reinterpret_cast<float*>(sm + kOffL);
+  float* sScale = reinterpret_cast<float*>(sm + kOffScale);
 
   const int tid = threadIdx.x, wg = tid >> 7;
   const int warp = (tid & 127) >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
@@ -239,13 +264,29 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(const Params p) 
     return (x >= 0 && x <= pos) ? x : -1;
   };
   auto load_tile = [&](long k0, int st) {
-    unsigned char* sK = sm + kTileBytes * (1 + st);
-    if (tid < kKeys) sPos[st * kKeys + tid] = key_pos(k0 + tid);
-    for (int c = tid; c < kKeys * 72; c += kThreads) {
-      const int r = c / 72, j = c % 72;
-      const int kp = key_pos(k0 + r);
-      const bf16* src = kp >= 0 ? p.kv + (static_cast<long>(b) * p.cap + kp) * kDqk + j * 8 : p.kv;
-      cp_async16(sK + swz(r, j), src, kp >= 0 ? 16 : 0);  // invisible keys: zero rows
+    if (tid < kKeys) {
+      const int kp = key_pos(k0 + tid);
+      sPos[st * kKeys + tid] = kp;
+      if constexpr (kFp8) sScale[st * kKeys + tid] = kp >= 0 ? p.kscale[b * p.cap + kp] : 0.0f;
+    }
+    if constexpr (kFp8) {
+      unsigned char* raw = sm + kOffRaw + st * kKeys * kRawRow;
+      for (int c = tid; c < kKeys * (kRawRow / 16); c += kThreads) {
+        const int r = c / (kRawRow / 16), j = c % (kRawRow / 16);
+        const int kp = key_pos(k0 + r);
+        const std::uint8_t* src =
+            kp >= 0 ? p.kv8 + (static_cast<long>(b) * p.cap + kp) * kRawRow + j * 16 : p.kv8;
+        cp_async16(raw + r * kRawRow + j * 16, src, kp >= 0 ? 16 : 0);
+      }
+    } else {
+      unsigned char* sK = sm + kTileBytes * (1 + st);
+      for (int c = tid; c < kKeys * 72; c += kThreads) {
+        const int r = c / 72, j = c % 72;
+        const int kp = key_pos(k0 + r);
+        const bf16* src =
+            kp >= 0 ? p.kv + (static_cast<long>(b) * p.cap + kp) * kDqk + j * 8 : p.kv;
+        cp_async16(sK + swz(r, j), src, kp >= 0 ? 16 : 0);  // invisible keys: zero rows
+      }
     }
     asm volatile("cp.async.commit_group;\n" ::);
   };
@@ -268,7 +309,18 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(const Params p) 
     fence_async_smem();  // cp.async wrote through the generic proxy; wgmma reads through the async
                          // one
     __syncthreads();
-    const unsigned char* sK = sm + kTileBytes * (1 + st);
+    const unsigned char* sK = sm + kTileBytes * (1 + (kFp8 ? 0 : st));
+    if constexpr (kFp8) {  // widen this tile into the bf16 stage (zero rows stay zero: scale 0)
+      const unsigned char* raw = sm + kOffRaw + st * kKeys * kRawRow;
+      for (int c = tid; c < kKeys * 72; c += kThreads) {
+        const int r = c / 72, j = c % 72;
+        const uint2 v = *reinterpret_cast<const uint2*>(raw + r * kRawRow + j * 8);
+        *reinterpret_cast<uint4*>(sm + kTileBytes + swz(r, j)) =
+            fp8x8_to_bf16(v, sScale[st * kKeys + r]);
+      }
+      fence_async_smem();
+      __syncthreads();
+    }
     if (wg == 0) {
       float s[32];
 #pragma unroll
@@ -399,7 +451,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(const Params p) 
 int kernel_ptx_version() {
   static const int v = [] {
     cudaFuncAttributes a{};
-    return cudaFuncGetAttributes(&a, mqa_wgmma_kernel) == cudaSuccess ? a.ptxVersion : 0;
+    return cudaFuncGetAttributes(&a, mqa_wgmma_kernel<false>) == cudaSuccess ? a.ptxVersion : 0;
   }();
   return v;
 }
@@ -410,21 +462,26 @@ bool mqa_wgmma_usable(Context& ctx, const MqaShape& s, const void* q, const void
   const auto aligned = [](const void* ptr) {
     return reinterpret_cast<std::uintptr_t>(ptr) % 16 == 0;
   };
-  return ctx.prop().major == 9 && s.dtype == DType::bf16 && s.d_latent == kDqk && s.d_v == kDv &&
-         aligned(q) && aligned(kv) && kernel_ptx_version() >= 90;
+  const bool dtype = s.dtype == DType::bf16 || s.dtype == DType::fp8_e4m3;
+  return ctx.prop().major == 9 && dtype && s.d_latent == kDqk && s.d_v == kDv && aligned(q) &&
+         aligned(kv) && kernel_ptx_version() >= 90;
 }
 
 void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
-               const std::int32_t* idx, int top_k, float* out, float* lse) {
+               const float* kv_scale, const std::int32_t* idx, int top_k, float* out, float* lse) {
   static const bool configured = [] {
-    CUDA_CHECK(
-        cudaFuncSetAttribute(mqa_wgmma_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+    for (auto* k : {mqa_wgmma_kernel<false>, mqa_wgmma_kernel<true>})
+      CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
     return true;
   }();
   (void)configured;
+  const bool fp8 = s.dtype == DType::fp8_e4m3;
+  if (fp8 && !kv_scale) throw OpError("cuda MQA attention: an fp8 cache needs its scales");
   Params p{};
   p.q = static_cast<const bf16*>(q);
-  p.kv = static_cast<const bf16*>(kv);
+  p.kv = fp8 ? nullptr : static_cast<const bf16*>(kv);
+  p.kv8 = fp8 ? static_cast<const std::uint8_t*>(kv) : nullptr;
+  p.kscale = kv_scale;
   p.idx = idx;
   p.top_k = top_k;
   p.seq_lens = ctx.seq_lens(s.batch);
@@ -464,7 +521,10 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   }
   const dim3 grid(static_cast<unsigned>((s.heads + kRows - 1) / kRows), static_cast<unsigned>(rows),
                   static_cast<unsigned>(splits));
-  mqa_wgmma_kernel<<<grid, kThreads, kSmem, ctx.stream()>>>(p);
+  if (fp8)
+    mqa_wgmma_kernel<true><<<grid, kThreads, kSmem, ctx.stream()>>>(p);
+  else
+    mqa_wgmma_kernel<false><<<grid, kThreads, kSmem, ctx.stream()>>>(p);
   CUDA_CHECK_LAUNCH();
   if (splits > 1) combine_splits(ctx, p.part_o, p.part_lse, p.splits, p.rows_total, kDv, out, lse);
 }
