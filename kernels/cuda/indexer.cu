@@ -20,6 +20,9 @@
 // permutation holds at 8 bits: lane t owns dims [8t, 8t + 8) of each 32-dim block, bytes 0-3 as
 // k-slots 4t..4t+3 of the MMA and bytes 4-7 as k-slots 16+4t..16+4t+3. Before sm_89 fp8 is
 // widened to bf16 on the way in (exact: every e4m3 value is a bf16 value).
+//
+// On Hopper (a binary built for sm_90a), fp8 inputs of DeepSeek's shape (64 heads x 128 dims) run
+// the warpgroup-MMA kernel in indexer_wgmma.cu instead; these kernels serve every other case.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
@@ -439,6 +442,9 @@ bool aligned(const void* p, std::size_t a) {
 
 }  // namespace
 
+// Hopper path for DeepSeek's shape in fp8 (indexer_wgmma.cu); false where it does not apply.
+bool indexer_wgmma(Context& ctx, const IndexerArgs& a);
+
 void indexer(Context& ctx, const IndexerArgs& a) {
   const IndexerShape& s = a.shape;
   check(s);
@@ -453,6 +459,10 @@ void indexer(Context& ctx, const IndexerArgs& a) {
                   std::to_string(kMaxDim));
   if (!a.q || !a.w || !a.k || !a.logits)
     throw OpError("cuda indexer: q, w, k and logits must not be null");
+  if (s.batch.capacity > INT_MAX - (1 << 16))  // key indices are int, with a tile of slack
+    throw OpError("cuda indexer: capacity = " + std::to_string(s.batch.capacity) +
+                  " exceeds the limit of 2^31 - 2^16");
+  if (indexer_wgmma(ctx, a)) return;
 
   const Batch& bt = s.batch;
   const bool fp8 = s.dtype == DType::fp8_e4m3;
@@ -462,9 +472,6 @@ void indexer(Context& ctx, const IndexerArgs& a) {
   p.k = static_cast<const unsigned char*>(a.k);
   p.k_scale = a.k_scale;
   p.logits = a.logits;
-  if (bt.capacity > INT_MAX - (1 << 16))  // key indices are int, with a tile of slack
-    throw OpError("cuda indexer: capacity = " + std::to_string(bt.capacity) +
-                  " exceeds the limit of 2^31 - 2^16");
   p.cap = static_cast<int>(bt.capacity);
   p.s_q = static_cast<int>(bt.s_q);
   p.heads = s.heads;
