@@ -385,6 +385,12 @@ int main(int argc, char** argv) {
       "Write a `sweep --filter` regex of the regressed points (empty file if none), "
       "to measure them again in a fresh process before believing them");
 
+  std::vector<std::string> cmp_also;
+  compare->add_option(
+      "--also-baseline", cmp_also,
+      "Another results file of the baseline's build, measured in another process (repeatable): "
+      "its repetitions join the baseline's, so that one process's luck does not set the bar");
+
   const costcurve::SlurmCommand slurm = costcurve::add_slurm_command(app);
 
   app.add_subcommand("version", "Print the version, git SHA, compiler, flags and backends.");
@@ -413,7 +419,9 @@ int main(int argc, char** argv) {
       costcurve::CompareOptions o;
       o.threshold = costcurve::parse_fraction(cmp_threshold, "--threshold");
       o.alpha = costcurve::parse_fraction(cmp_alpha, "--alpha");
-      return costcurve::run_compare(cmp_base, cmp_cur, o, cmp_md, cmp_json, std::cout, cmp_rerun);
+      const std::vector<std::filesystem::path> also(cmp_also.begin(), cmp_also.end());
+      return costcurve::run_compare(cmp_base, cmp_cur, o, cmp_md, cmp_json, std::cout, cmp_rerun,
+                                    also);
     }
     if (*report) {
       for (const auto& r : report_results) report_opt.results.emplace_back(r);

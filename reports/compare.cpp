@@ -601,17 +601,55 @@ std::string rerun_filter(const CompareReport& r) {
   return re + ")$";
 }
 
+ResultsFile pool_baselines(const std::vector<ResultsFile>& runs,
+                           const std::vector<std::string>& names) {
+  if (runs.empty()) throw InputError("no baseline to pool");
+  ResultsFile pooled = runs.front();
+  for (std::size_t i = 1; i < runs.size(); ++i) {
+    const ResultsFile& r = runs[i];
+    const std::string& name =
+        i < names.size() ? names[i] : std::string("baseline ") + std::to_string(i + 1);
+    const auto differs = [&](const char* what, const std::string& a, const std::string& b) {
+      if (a != b)
+        throw InputError(name + ": " + what + " '" + b + "' differs from the first baseline's '" +
+                         a + "': only runs of one build pool into a baseline");
+    };
+    differs("git_sha", pooled.git_sha, r.git_sha);
+    differs("backend", pooled.backend, r.backend);
+    differs("scenario_hash", pooled.scenario_hash, r.scenario_hash);
+    for (PointResult& p : pooled.points) {
+      const PointResult* q = r.find(p.name);
+      if (!q || q->status != PointStatus::ok) continue;
+      if (p.status != PointStatus::ok) {
+        p = *q;  // a point that failed in one run and passed in another: the passing run
+        continue;
+      }
+      p.samples_s.insert(p.samples_s.end(), q->samples_s.begin(), q->samples_s.end());
+    }
+  }
+  return pooled;
+}
+
 int run_compare(const std::filesystem::path& base, const std::filesystem::path& cur,
                 const CompareOptions& o, const std::filesystem::path& markdown_out,
                 const std::filesystem::path& json_out, std::ostream& out,
-                const std::filesystem::path& rerun_filter_out) {
+                const std::filesystem::path& rerun_filter_out,
+                const std::vector<std::filesystem::path>& also_base) {
   constexpr int kRegression = 1, kBadInput = 2;
   CompareReport report;
   try {
     check_compare_options(o);
-    const ResultsFile b = load_results(base);
+    std::vector<ResultsFile> bases{load_results(base)};
+    std::vector<std::string> names{base.string()};
+    for (const auto& f : also_base) {
+      bases.push_back(load_results(f));
+      names.push_back(f.string());
+    }
+    const ResultsFile b = pool_baselines(bases, names);
     const ResultsFile c = load_results(cur);
-    report = compare_results(b, c, o, base.string(), cur.string());
+    std::string label = base.string();
+    if (!also_base.empty()) label += " (+" + std::to_string(also_base.size()) + " pooled)";
+    report = compare_results(b, c, o, label, cur.string());
   } catch (const InputError& e) {
     out << "costcurve compare: " << e.what() << "\n";
     return kBadInput;

@@ -105,9 +105,20 @@ nlohmann::json compare_json(const CompareReport& r);
 // a file cannot be read or is invalid (InputError), an output cannot be written, or the options
 // are out of range.
 // `rerun_filter_out`, when not empty, receives rerun_filter() (an empty file without a regression).
+// `also_base`: more results files of the baseline's build, measured in other processes; their
+// repetitions join the baseline's point by point (pool_baselines).
 int run_compare(const std::filesystem::path& base, const std::filesystem::path& cur,
                 const CompareOptions& o, const std::filesystem::path& markdown_out,
                 const std::filesystem::path& json_out, std::ostream& out,
-                const std::filesystem::path& rerun_filter_out = {});
+                const std::filesystem::path& rerun_filter_out = {},
+                const std::vector<std::filesystem::path>& also_base = {});
+
+// One baseline from several runs of the same build (same git SHA, backend and scenario version;
+// InputError naming the file otherwise): each point's repetitions are the union of its ok runs.
+// On shared machines a single process can land fast or slow by 10-30% on some points (memory
+// layout, neighbours) for its whole life; pooled processes keep one lucky run from becoming the
+// bar that every later run fails.
+ResultsFile pool_baselines(const std::vector<ResultsFile>& runs,
+                           const std::vector<std::string>& names);
 
 }  // namespace costcurve

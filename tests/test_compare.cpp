@@ -486,6 +486,53 @@ TEST(Compare, RunCompareExitCodesAndOutputs) {
   fs::remove_all(d);
 }
 
+// A baseline process that stayed fast on every point (one process's memory layout, or a quiet
+// hour) flags a normal run; pooled with a second baseline process of the same build it does not.
+// Runs of another build, backend or scenario version never pool.
+TEST(Compare, PooledBaselineRunsAbsorbOneLuckyProcess) {
+  const ResultsFile lucky = noisy_file(51, 0.01, 10, [](std::int64_t) { return 0.87; });
+  const ResultsFile usual = noisy_file(52, 0.01, 10);
+  const ResultsFile today = noisy_file(53, 0.01, 10);
+  const CompareOptions o{0.10, 0.05};
+  EXPECT_TRUE(compare_results(lucky, today, o).regression());
+  const ResultsFile pooled = pool_baselines({lucky, usual}, {"a.json", "a2.json"});
+  const CompareReport r = compare_results(pooled, today, o);
+  EXPECT_FALSE(r.regression());
+  for (const PointVerdict& v : r.points) EXPECT_EQ(v.n_base, 20) << v.name;
+
+  ResultsFile other = usual;
+  other.git_sha = "other";
+  try {
+    pool_baselines({lucky, other}, {"a.json", "a2.json"});
+    FAIL() << "runs of two builds pooled";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("a2.json"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("git_sha"), std::string::npos) << e.what();
+  }
+  other = usual;
+  other.scenario_hash = "def";
+  EXPECT_THROW(pool_baselines({lucky, other}, {"a", "b"}), InputError);
+
+  // Through the command: --also-baseline, and exit 2 naming the file that does not pool.
+  const fs::path d = temp_dir("compare-pool");
+  const fs::path a = d / "a.json", a2 = d / "a2.json", cur = d / "today.json", x = d / "x.json";
+  write_atomic(a, lucky.to_json().dump());
+  write_atomic(a2, usual.to_json().dump());
+  write_atomic(cur, today.to_json().dump());
+  other.scenario_hash = "abc";
+  other.git_sha = "other";
+  write_atomic(x, other.to_json().dump());
+  std::ostringstream out;
+  EXPECT_EQ(run_compare(a, cur, o, {}, {}, out), 1) << out.str();
+  std::ostringstream out2;
+  EXPECT_EQ(run_compare(a, cur, o, {}, {}, out2, {}, {a2}), 0) << out2.str();
+  EXPECT_NE(out2.str().find("pooled"), std::string::npos) << out2.str();
+  std::ostringstream out3;
+  EXPECT_EQ(run_compare(a, cur, o, {}, {}, out3, {}, {x}), 2) << out3.str();
+  EXPECT_NE(out3.str().find("x.json"), std::string::npos) << out3.str();
+  fs::remove_all(d);
+}
+
 TEST(Compare, ShippedResultsFile) {
   // The measured sweep against itself, and against itself 20% slower: most of its points have 3
   // repetitions, which the U test cannot flag; those with 5 or more on both sides are flagged.
