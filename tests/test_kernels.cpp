@@ -62,6 +62,16 @@ std::vector<Case> cases() {
     c.push_back({"decode_odd_dims", s});
   }
   {
+    // DeepSeek's latent with a head count no multiple of 64: the last head group is partial (on
+    // Hopper, the wgmma kernel's zero-padded rows).
+    ProblemSpec s = with(Op::dense_decode, ragged(2, {2, 700}, 700));
+    s.heads = 100;
+    c.push_back({"decode_partial_head_group", s});
+    s.op = Op::sparse_decode;
+    s.top_k = 300;
+    c.push_back({"sparse_decode_partial_head_group", s});
+  }
+  {
     ProblemSpec s = with(Op::dense_decode, ragged(2, {2, 1500}, 1500));
     s.dtype = DType::bf16;
     c.push_back({"decode_bf16_storage", s});

@@ -32,6 +32,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/context.cuh"
+#include "kernels/cuda/sm90.cuh"
 
 namespace costcurve::cuda {
 namespace {
@@ -159,31 +160,10 @@ __device__ __forceinline__ void bulk_load(std::uint32_t dst, const void* src, st
       : "memory");
 }
 
-// Shared-memory matrix descriptor for a K-major operand in the 128-byte swizzle: rows of 128
-// bytes, 8-row groups 1024 bytes apart (SBO); LBO is unused for swizzled K-major layouts (1).
-// Stepping k by 32 fp8 advances the start address by 32 bytes inside the swizzle row: the
-// hardware applies the XOR to the final address, as TMA did when it wrote the tile.
-__device__ __forceinline__ std::uint64_t desc_sw128(std::uint32_t addr) {
-  return static_cast<std::uint64_t>((addr & 0x3ffff) >> 4) | 1ull << 16 |
-         static_cast<std::uint64_t>(1024 >> 4) << 32 | 1ull << 62;
-}
-
-__device__ __forceinline__ void wgmma_fence() {
-  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-}
-__device__ __forceinline__ void wgmma_commit() {
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void wgmma_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
-}
-// Pins accumulator accesses on their side of an MMA issue or wait: the compiler sees the asm
-// outputs as ready at issue and would otherwise move reads before the wait.
-__device__ __forceinline__ void fence_acc(float (&d)[64]) {
-#pragma unroll
-  for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
-}
+using sm90::desc_sw128;
+using sm90::wgmma_commit;
+using sm90::wgmma_fence;
+using sm90::wgmma_wait;
 
 // D (+)= A B: A 64 keys x 32 dims, B 32 dims x 128 (token, head) columns, both in shared memory.
 __device__ __forceinline__ void wgmma_m64n128k32(float (&d)[64], std::uint64_t a, std::uint64_t b,
@@ -372,24 +352,24 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int mb = 0; mb < MB; ++mb) {
         float(&acc)[64] = (mb & 1) ? acc1 : acc0;
         float(&prev)[64] = (mb & 1) ? acc0 : acc1;
-        fence_acc(acc);
+        sm90::fence_operands(acc);
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < 4; ++kk)
           wgmma_m64n128k32(acc, desc_sw128(a_base + mb * L::kBlockBytes + 32 * kk),
                            desc_sw128(b_base + 32 * kk), kk);
         wgmma_commit();
-        fence_acc(acc);
+        sm90::fence_operands(acc);
         if (mb > 0) {
           wgmma_wait<1>();
-          fence_acc(prev);
+          sm90::fence_operands(prev);
           e.key = key_base + (mb - 1) * kBlockKeys;
           e.ks = kscale[mb - 1];
           epilogue<kAbs>(prev, e, t, p.cap);
         }
       }
       wgmma_wait<0>();
-      fence_acc(acc1);
+      sm90::fence_operands(acc1);
       if (c + 1 == x.c1) mbar_arrive(kempty(ks));  // no MMA reads the key tile any more
       e.key = key_base + (MB - 1) * kBlockKeys;
       e.ks = kscale[MB - 1];

@@ -1,6 +1,6 @@
-// MQA attention (dense_decode and sparse attention over a bf16 latent cache) on Hopper's warpgroup
-// MMA (wgmma, sm_90a), for DeepSeek's shape: 576-dim latent rows whose first 512 dims are the
-// values, 64 heads of one query token per block.
+// MQA attention (dense_decode, and sparse attention over a bf16 or fp8 e4m3 latent cache) on
+// Hopper's warpgroup MMA (wgmma, sm_90a), for DeepSeek's shape: 576-dim latent rows whose first
+// 512 dims are the values, 64 heads of one query token per block.
 //
 // Why this shape of kernel: the output O [64][512] in f32 is 128 KB, half the register file, so a
 // block of 64 rows runs two warpgroups that each own half of O's columns (128 registers a thread).
@@ -12,7 +12,10 @@
 // 128-byte swizzle, which is what wgmma's descriptors read without bank conflicts; the next key
 // tile loads (cp.async, swizzled by hand, gathered by index for sparse attention) while this one
 // is computed on. Shared memory: Q 72 KB + two key stages 144 KB + P 8 KB, within the 227 KB limit.
-// Long key ranges split across blocks and merge through their log-sum-exps, as in attention.cu.
+// An fp8 cache lands raw (two 36 KB stages where the second bf16 stage would be) and is widened,
+// times each token's scale, into the one bf16 stage per tile. Long key ranges split across blocks
+// and merge through their log-sum-exps, as in attention.cu.
+// Measured limits and what was tried: kernels/cuda/NOTES.md (attention v4).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
@@ -22,6 +25,7 @@
 
 #include "kernels/cuda/context.cuh"
 #include "kernels/cuda/mqa_wgmma.cuh"
+#include "kernels/cuda/sm90.cuh"
 
 namespace costcurve::cuda {
 namespace {
@@ -79,10 +83,7 @@ __device__ __forceinline__ int swz(int r, int c) {
 }
 
 __device__ __forceinline__ std::uint64_t desc_sw128(const unsigned char* p, std::uint32_t lbo) {
-  const auto addr = static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
-  return static_cast<std::uint64_t>((addr >> 4) & 0x3fff) |
-         static_cast<std::uint64_t>((lbo >> 4) & 0x3fff) << 16 |
-         static_cast<std::uint64_t>(1024 >> 4) << 32 | 1ull << 62;
+  return sm90::desc_sw128(static_cast<std::uint32_t>(__cvta_generic_to_shared(p)), lbo);
 }
 
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
@@ -96,23 +97,11 @@ __device__ __forceinline__ std::uint32_t pack_bf16(float lo, float hi) {
   return *reinterpret_cast<const std::uint32_t*>(&v);
 }
 
-__device__ __forceinline__ void wgmma_fence() {
-  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-}
-__device__ __forceinline__ void wgmma_commit() {
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
+using sm90::fence_async_smem;
+using sm90::wgmma_commit;
+using sm90::wgmma_fence;
 __device__ __forceinline__ void wgmma_wait0() {
-  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-}
-// Keeps the compiler from moving accesses to an accumulator across the asynchronous MMA.
-template <int N>
-__device__ __forceinline__ void fence_regs(float (&r)[N]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
-}
-__device__ __forceinline__ void fence_async_smem() {
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+  sm90::wgmma_wait<0>();
 }
 
 // The wgmma forms this kernel uses (operand lists written out: PTX takes no arrays).
@@ -334,7 +323,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(const Params p) 
                              desc_sw128(sK + cb * kBlockBytes + ks * 32, 16));
       wgmma_commit();
       wgmma_wait0();
-      fence_regs(s);
+      sm90::fence_operands(s);
 
       // Online softmax in base 2; s[4i + c] is row ra + 8 (c >> 1), key 8i + 2t + (c & 1).
       const int* tpos = sPos + st * kKeys;
@@ -395,7 +384,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(const Params p) 
         wgmma_m64n256k16_rs_tb(o, pa[kc], desc_sw128(sK + kc * 2048, kBlockBytes));
       wgmma_commit();
       wgmma_wait0();
-      fence_regs(o);
+      sm90::fence_operands(o);
     } else {
       asm volatile("bar.sync 1, 256;\n" ::: "memory");
       const float a0 = sAlpha[ra], a1 = sAlpha[ra + 8];
@@ -408,7 +397,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(const Params p) 
                                desc_sw128(sK + 4 * kBlockBytes + kc * 2048, kBlockBytes));
       wgmma_commit();
       wgmma_wait0();
-      fence_regs(o);
+      sm90::fence_operands(o);
     }
     __syncthreads();  // this stage and P may be overwritten now
   }
