@@ -20,13 +20,7 @@ void PrintTo(const IndexerCase& c, std::ostream* os) {
   *os << c.name;
 }
 
-Batch ragged(std::int64_t s_q, std::vector<std::int64_t> lens, std::int64_t capacity) {
-  Batch b;
-  b.s_q = s_q;
-  b.seq_lens = std::move(lens);
-  b.capacity = capacity;
-  return b;
-}
+using test::ragged;
 
 std::vector<IndexerCase> cases() {
   return {

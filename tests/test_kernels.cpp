@@ -19,13 +19,7 @@ void PrintTo(const Case& c, std::ostream* os) {
   *os << c.name << ": " << c.spec.describe();
 }
 
-Batch ragged(std::int64_t s_q, std::vector<std::int64_t> lens, std::int64_t capacity) {
-  Batch b;
-  b.s_q = s_q;
-  b.seq_lens = std::move(lens);
-  b.capacity = capacity;
-  return b;
-}
+using test::ragged;
 
 ProblemSpec with(Op op, Batch b) {
   ProblemSpec s;

@@ -24,6 +24,15 @@ inline std::uint64_t fresh_seed() {
   return (static_cast<std::uint64_t>(rd()) << 32) | rd();
 }
 
+// A batch of sequences of the given lengths, s_q query tokens each, in caches of `capacity`.
+inline Batch ragged(std::int64_t s_q, std::vector<std::int64_t> lens, std::int64_t capacity) {
+  Batch b;
+  b.s_q = s_q;
+  b.seq_lens = std::move(lens);
+  b.capacity = capacity;
+  return b;
+}
+
 // The backend for a parameterised test, or nullptr (with the reason) when it cannot run here.
 inline std::unique_ptr<Backend> backend_or_skip(const std::string& name, std::string& why) {
   try {

@@ -286,7 +286,7 @@ std::string percent(int k, int n) {
 }
 
 TEST(Verdicts, DetectionRatesOfInjectedSlowdowns) {
-  // 10 in CI; COSTCURVE_VERDICT_TRIALS=30 for the README's figures.
+  // 10 by default, 6 in .ci/run; COSTCURVE_VERDICT_TRIALS=30 for the README's figures.
   const int trials_wanted = env_or("COSTCURVE_VERDICT_TRIALS", 10);
   const double quiet = quiet_limit();
   const fs::path dir = test::temp_dir("verdicts-rates");

@@ -176,6 +176,21 @@ struct ListKeys {
 // kStore: also keep every key in `stash` (index p + off), for rows that fit in shared memory.
 // kCompact: also append the counted keys to `stash` (any order; `stash_n` counts them).
 // Every thread runs the same number of iterations (warp collectives inside).
+// Reserves `mine` slots for this lane in a list shared by the grid or the block: one atomic per
+// warp (on `count`, by its last lane) over the warp's inclusive scan. Returns the lane's first
+// slot. Every lane of the warp calls it.
+__device__ __forceinline__ int warp_reserve(int mine, int* count, int lane) {
+  int incl = mine;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int y = __shfl_up_sync(kFull, incl, o);
+    if (lane >= o) incl += y;
+  }
+  int base = 0;
+  if (lane == 31) base = atomicAdd(count, incl);
+  return __shfl_sync(kFull, base, 31) + incl - mine;
+}
+
 template <bool kStore, bool kCompact, class Src>
 __device__ void count_pass(const Src& src, int qb, int qe, std::uint32_t prefix, std::uint32_t mask,
                            int shift, int bits, int* hist, std::uint32_t* stash, int* stash_n) {
@@ -206,15 +221,7 @@ __device__ void count_pass(const Src& src, int qb, int qe, std::uint32_t prefix,
     }
     if constexpr (kCompact) {
       if (__any_sync(kFull, mine != 0)) {
-        int incl = mine;
-#pragma unroll
-        for (int o = 1; o < 32; o <<= 1) {
-          const int y = __shfl_up_sync(kFull, incl, o);
-          if (lane >= o) incl += y;
-        }
-        int base = 0;
-        if (lane == 31) base = atomicAdd(stash_n, incl);
-        base = __shfl_sync(kFull, base, 31) + incl - mine;
+        int base = warp_reserve(mine, stash_n, lane);
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
@@ -484,15 +491,7 @@ __device__ void collect(const RowKeys& rk, int qb, int qe, std::uint32_t lo, std
     }
     const int mine = __popc(take);
     if (!__any_sync(kFull, mine != 0)) continue;
-    int incl = mine;
-#pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const int y = __shfl_up_sync(kFull, incl, o);
-      if (lane >= o) incl += y;
-    }
-    int base = 0;
-    if (lane == 31) base = atomicAdd(fill, incl);
-    base = __shfl_sync(kFull, base, 31) + incl - mine;
+    int base = warp_reserve(mine, fill, lane);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
