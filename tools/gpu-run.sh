@@ -7,7 +7,11 @@
 #   COSTCURVE_GIT_SHA=<sha> sh tools/gpu-run.sh [STAGE...]
 #
 # STAGE: build test sanitize validate probe ceilings sweep (default: all, in that order); probe
-# times L2-resident kernels hot and after each way of flushing (tools/l2_probe.cu).
+# times L2-resident kernels hot and after each way of flushing (tools/l2_probe.cu); cudatest runs
+# only the CUDA tests (TEST_FILTER, a gtest filter, narrows them and the sanitizer run) and sass
+# counts each kernel's matrix, spill and barrier instructions (logs/sass.txt), both for kernel work.
+# SCENARIOS (default: both DeepSeek sweeps) and SWEEP_FILTER (a sweep --filter regex) narrow the
+# sweep stage; a filtered sweep writes <scenario>.<RESULTS_TAG or filtered>.json.
 # BUDGET_S (default 560): the sweeps stop cleanly before the run has taken this many seconds; a
 # sweep cut short resumes next time from results/$RESULTS_NAME/, where the partial results of an
 # earlier run are looked for (copy them there and run again).
@@ -20,6 +24,9 @@ budget=${BUDGET_S:-560}
 name=${RESULTS_NAME:-h100}
 start=$(date +%s)
 stages=${*:-build test sanitize validate probe ceilings sweep}
+scenarios=${SCENARIOS:-deepseek-v3.1-terminus deepseek-v3.2}
+cuda_filter=${TEST_FILTER:-'*cuda*:*Cuda*:*/1'}
+san_filter=${TEST_FILTER:-'AllOps/KernelTest.*/cuda_*:Backends/EdgeTest.*/1'}
 mkdir -p "$out/logs"
 summary="$out/summary.txt"
 : >"$summary"
@@ -56,7 +63,9 @@ if has test; then
   (cd $bin && ctest -j 8 --timeout 300 --output-on-failure >"$out/logs/ctest.log" 2>&1) || rc=1
   say "ctest: $(grep -E 'tests passed|tests failed' "$out/logs/ctest.log")"
   grep -E "\(Failed\)|\(Timeout\)" "$out/logs/ctest.log" | head -20 | tee -a "$summary" || true
-  ./$bin/costcurve_tests --gtest_filter='*cuda*:*Cuda*:*/1' >"$out/logs/cuda-tests.log" 2>&1 || rc=1
+fi
+if has test || has cudatest; then
+  ./$bin/costcurve_tests --gtest_filter="$cuda_filter" >"$out/logs/cuda-tests.log" 2>&1 || rc=1
   say "cuda tests: $(grep -cE '^\[       OK' "$out/logs/cuda-tests.log") ok," \
     "$(grep -cE '^\[  SKIPPED' "$out/logs/cuda-tests.log") skipped," \
     "$(grep -cE '^\[  FAILED  \] [A-Z]' "$out/logs/cuda-tests.log") failed"
@@ -69,13 +78,26 @@ if has sanitize; then
   if [ -n "$san" ]; then
     for tool in memcheck racecheck; do
       timeout 200 "$san" --tool $tool --error-exitcode 3 ./$bin/costcurve_tests \
-        --gtest_filter='AllOps/KernelTest.*/cuda_*:Backends/EdgeTest.*/1' \
+        --gtest_filter="$san_filter" \
         >"$out/logs/sanitizer-$tool.log" 2>&1 && s=clean || s="exit $?"
       say "compute-sanitizer $tool: $s; $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/logs/sanitizer-$tool.log" | tail -1)"
     done
   else
     say "compute-sanitizer: not found"
   fi
+fi
+
+if has sass; then
+  # Per kernel: wgmma (HGMMA/QGMMA), legacy MMA, local-memory traffic (spills) and barriers.
+  objs=$(find $bin/kernels -name '*.cu.o')
+  for o in $objs; do
+    cuobjdump -sass "$o" 2>/dev/null | awk -v f="$(basename "$o")" '
+      /Function :/ { fn = $3 }
+      { for (i = 1; i <= NF; ++i) if ($i ~ /^(HGMMA|QGMMA|HMMA|LDL|STL|BAR|SYNCS)/) { split($i, a, "."); c[fn " " a[1]]++ } }
+      END { for (k in c) print f, k, c[k] }'
+  done | sort >"$out/logs/sass.txt"
+  say "sass: $(grep -c . "$out/logs/sass.txt") kernel/instruction counts in logs/sass.txt"
+  grep -E "prefill_wgmma|topk" "$out/logs/sass.txt" | tee -a "$summary" || true
 fi
 
 if has validate; then
@@ -95,16 +117,22 @@ if has ceilings; then
 fi
 
 if has sweep; then
-  for s in deepseek-v3.1-terminus deepseek-v3.2; do
+  for s in $scenarios; do
     dst="$out/$s.json"
-    [ -f "results/$name/$s.json" ] && cp "results/$name/$s.json" "$dst"
+    filter=""
+    if [ -n "${SWEEP_FILTER:-}" ]; then
+      dst="$out/$s.${RESULTS_TAG:-filtered}.json"
+      filter="--filter $SWEEP_FILTER"
+    fi
+    [ -f "results/$name/$(basename "$dst")" ] && cp "results/$name/$(basename "$dst")" "$dst"
     t=$(left)
     if [ "$t" -le 20 ]; then
       say "sweep $s: no time left"
       continue
     fi
     # SIGINT first: the sweep finishes the file it is writing; every finished point is kept.
-    timeout -s INT -k 15 "$t" ./$bin/costcurve sweep "scenarios/$s.json" --backend cuda \
+    # shellcheck disable=SC2086
+    timeout -s INT -k 15 "$t" ./$bin/costcurve sweep "scenarios/$s.json" --backend cuda $filter \
       --out "$dst" --resume >"$out/logs/sweep-$s.log" 2>&1 && st=done || st="stopped (exit $?)"
     say "sweep $s: $st; $(grep -cE '"status": "ok"' "$dst" 2>/dev/null || echo 0) points ok"
     tail -3 "$out/logs/sweep-$s.log" | tee -a "$summary"

@@ -543,10 +543,14 @@ void combine_splits(Context& ctx, const float* part_o, const float* part_lse, in
   CUDA_CHECK_LAUNCH();
 }
 
+// Hopper path for DeepSeek's 192/128 heads (prefill_wgmma.cu); false where it does not apply.
+bool prefill_wgmma(Context& ctx, const DensePrefillArgs& a);
+
 void dense_prefill(Context& ctx, const DensePrefillArgs& a) {
   const DensePrefillShape& s = a.shape;
   check(s);
   require_bf16(s.dtype, "dense_prefill");
+  if (prefill_wgmma(ctx, a)) return;
   if (s.d_qk > kPrefillDqk || s.d_v > kPrefillDv)
     throw OpError("cuda dense_prefill: d_qk <= " + std::to_string(kPrefillDqk) +
                   " and d_v <= " + std::to_string(kPrefillDv) + " (got " + std::to_string(s.d_qk) +

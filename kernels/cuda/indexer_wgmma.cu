@@ -73,16 +73,6 @@ struct Layout {
   static_assert(kTileKeys % kBoxRows == 0, "a tile is whole TMA boxes");
 };
 
-__device__ int g_has_wgmma;  // set by the probe: 1 where the sm_90a code is what runs
-
-__global__ void wgmma_probe() {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  g_has_wgmma = 1;
-#else
-  g_has_wgmma = 0;
-#endif
-}
-
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
 // One work unit: key tile [k0, k0 + tile) of sequence b against chunks [cf, c1) (tokens
@@ -109,58 +99,15 @@ __device__ __forceinline__ Unit unit_at(const WgParams& p, int u, int tile_keys)
   return x;
 }
 
-__device__ __forceinline__ std::uint32_t smem_u32(const void* p) {
-  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void mbar_init(std::uint32_t bar, std::uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_expect_tx(std::uint32_t bar, std::uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
-               : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(std::uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void mbar_wait(std::uint32_t bar, std::uint32_t parity) {
-  std::uint32_t done = 0;
-  do {
-    asm volatile(
-        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-        "selp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
-  } while (!done);
-}
-
-__device__ __forceinline__ void tma_load_3d(std::uint32_t dst, const CUtensorMap* map, int c0,
-                                            int c1, int c2, std::uint32_t bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, "
-      "{%2, %3, %4}], [%5];\n" ::"r"(dst),
-      "l"(reinterpret_cast<std::uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
-      : "memory");
-}
-__device__ __forceinline__ void tma_load_2d(std::uint32_t dst, const CUtensorMap* map, int c0,
-                                            int c1, std::uint32_t bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, "
-      "{%2, %3}], [%4];\n" ::"r"(dst),
-      "l"(reinterpret_cast<std::uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
-      : "memory");
-}
-__device__ __forceinline__ void bulk_load(std::uint32_t dst, const void* src, std::uint32_t bytes,
-                                          std::uint32_t bar) {
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::
-          "r"(dst),
-      "l"(src), "r"(bytes), "r"(bar)
-      : "memory");
-}
-
+using sm90::bulk_load;
 using sm90::desc_sw128;
+using sm90::mbar_arrive;
+using sm90::mbar_expect_tx;
+using sm90::mbar_init;
+using sm90::mbar_wait;
+using sm90::smem_u32;
+using sm90::tma_load_2d;
+using sm90::tma_load_3d;
 using sm90::wgmma_commit;
 using sm90::wgmma_fence;
 using sm90::wgmma_wait;
@@ -384,39 +331,6 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-PFN_cuTensorMapEncodeTiled_v12000 encode_fn() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
-    void* f = nullptr;
-    cudaDriverEntryPointQueryResult q{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault,
-                                         &q) != cudaSuccess ||
-        q != cudaDriverEntryPointSuccess) {
-      cudaGetLastError();
-      f = nullptr;
-    }
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(f);
-  }();
-  return fn;
-}
-
-// Whether the code that runs on this device is the sm_90a build (a plain sm_90 build, or a binary
-// without 90a, has the kernel only as a trap). Asked once per process.
-bool has_sm90a(Context& ctx) {
-  static const bool ok = [&] {
-    wgmma_probe<<<1, 1, 0, ctx.stream()>>>();
-    int v = 0;
-    if (cudaGetLastError() != cudaSuccess ||
-        cudaMemcpyFromSymbolAsync(&v, g_has_wgmma, sizeof v, 0, cudaMemcpyDeviceToHost,
-                                  ctx.stream()) != cudaSuccess ||
-        cudaStreamSynchronize(ctx.stream()) != cudaSuccess) {
-      cudaGetLastError();
-      return false;
-    }
-    return v == 1;
-  }();
-  return ok;
-}
-
 struct Config {
   int mb = 4;            // 64-key blocks per consumer warpgroup and tile (2 or 4)
   bool abs = false;      // epilogue as two FMAs (|x| trick) instead of max + FMA
@@ -449,8 +363,8 @@ bool run_wgmma(Context& ctx, const IndexerArgs& a, const Config& cfg) {
   const long long rows = bt.batch() * bt.s_q;
   if (bt.batch() < 1 || rows * kHeads + 2 * kHeads > INT_MAX || bt.capacity > INT_MAX - (1 << 16))
     return false;
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = encode_fn();
-  if (!encode || !has_sm90a(ctx)) return false;
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = sm90::tensor_map_encoder();
+  if (!encode || !sm90::has_sm90a(ctx)) return false;
 
   WgParams p{};
   const int tile_keys = kConsumers * cfg.mb * kBlockKeys;

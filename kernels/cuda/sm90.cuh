@@ -1,11 +1,22 @@
-// Hopper (sm_90a) primitives shared by the warpgroup-MMA kernels (mqa_wgmma.cu, indexer_wgmma.cu):
-// shared-memory matrix descriptors, wgmma ordering, proxy fences. Call them only from code compiled
-// for sm_90a (`__CUDA_ARCH_FEAT_SM90_ALL`); the kernels' launchers check that this code exists.
+// Hopper (sm_90a) primitives shared by the warpgroup-MMA kernels (mqa_wgmma.cu, indexer_wgmma.cu,
+// prefill_wgmma.cu): shared-memory matrix descriptors, wgmma ordering, proxy fences, mbarriers and
+// TMA copies. Call the device functions only from code compiled for sm_90a
+// (`__CUDA_ARCH_FEAT_SM90_ALL`); the kernels' launchers check that this code exists (has_sm90a).
 #pragma once
+
+#include <cudaTypedefs.h>
 
 #include <cstdint>
 
+#include "kernels/cuda/context.cuh"
+
 namespace costcurve::cuda::sm90 {
+
+// Whether the code that runs on this device is the sm_90a build (a plain sm_90 build, or a binary
+// without 90a, has the wgmma kernels only as traps). Asked once per process.
+bool has_sm90a(Context& ctx);
+// The driver's cuTensorMapEncodeTiled, or null where the driver lacks it. Looked up once.
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder();
 
 // Descriptor of an operand in shared memory laid out with the 128-byte swizzle: rows of 128 bytes,
 // 8-row groups 1024 bytes apart (SBO). K-major operands leave LBO unused (16 bytes, encoded 1);
@@ -42,6 +53,67 @@ __device__ __forceinline__ void fence_operands(float (&r)[N]) {
 // async-proxy reads of wgmma and TMA that a following barrier releases.
 __device__ __forceinline__ void fence_async_smem() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+__device__ __forceinline__ std::uint32_t smem_u32(const void* p) {
+  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void mbar_init(std::uint32_t bar, std::uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(std::uint32_t bar, std::uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(std::uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+// Waits for the phase of the given parity to complete. A fresh barrier counts as having completed
+// the phase before its first: parity 1 passes at once.
+__device__ __forceinline__ void mbar_wait(std::uint32_t bar, std::uint32_t parity) {
+  std::uint32_t done = 0;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+        "selp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+
+__device__ __forceinline__ void tma_load_2d(std::uint32_t dst, const CUtensorMap* map, int c0,
+                                            int c1, std::uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, "
+      "{%2, %3}], [%4];\n" ::"r"(dst),
+      "l"(reinterpret_cast<std::uint64_t>(map)), "r"(c0), "r"(c1), "r"(bar)
+      : "memory");
+}
+__device__ __forceinline__ void tma_load_3d(std::uint32_t dst, const CUtensorMap* map, int c0,
+                                            int c1, int c2, std::uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, "
+      "{%2, %3, %4}], [%5];\n" ::"r"(dst),
+      "l"(reinterpret_cast<std::uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(bar)
+      : "memory");
+}
+__device__ __forceinline__ void tma_load_4d(std::uint32_t dst, const CUtensorMap* map, int c0,
+                                            int c1, int c2, int c3, std::uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, "
+      "{%2, %3, %4, %5}], [%6];\n" ::"r"(dst),
+      "l"(reinterpret_cast<std::uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
+      : "memory");
+}
+__device__ __forceinline__ void bulk_load(std::uint32_t dst, const void* src, std::uint32_t bytes,
+                                          std::uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::
+          "r"(dst),
+      "l"(src), "r"(bytes), "r"(bar)
+      : "memory");
 }
 
 }  // namespace costcurve::cuda::sm90
