@@ -317,7 +317,12 @@ int main(int argc, char** argv) {
       "decode, with a breakdown by component, a p10-p90 band, the sparse/dense crossovers and "
       "ratios, and (with --measured-on) a roofline projection to hardware that was not measured. "
       "Specs are names under --specs (e.g. --hardware h800-sxm) or paths to JSON files.");
-  cost->add_option("results", cost_args.results, "Results files from `costcurve sweep`");
+  cost->add_option("results", cost_args.results,
+                   "Results files from `costcurve sweep`. Each component (dense attention, "
+                   "indexer, top-k, sparse attention) is taken from the series that best matches "
+                   "the model and deployment (top-k, decode batch, dtype); among equally good "
+                   "ones, from the first file listed: list a re-sweep of some operations first "
+                   "to override those alone");
   cost->add_option("--analytic", cost_args.analytic,
                    "No measurement: time every point of --scenario at the roofline of --hardware "
                    "divided by this efficiency, e.g. 0.6")

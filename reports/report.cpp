@@ -217,11 +217,32 @@ int run_report(const ReportOptions& opt, std::ostream& out) {
     return 2;
   }
   const fs::path dir = opt.out_dir;
-  std::string footer = "costcurve";
-  if (!results.empty())
-    footer += " " + results[0].git_sha + " - " +
-              (results[0].has_ceilings ? results[0].ceilings.device : results[0].backend) + " - " +
-              results[0].context.value("date", "");
+  // Provenance stamps: every plot names the builds, devices and dates of the results behind it;
+  // a kernel plot shows one results file, the cost plots all of them.
+  const auto stamp = [](const std::vector<const ResultsFile*>& files) {
+    std::vector<std::string> shas, devices, dates;
+    const auto add = [](std::vector<std::string>& v, const std::string& x) {
+      if (!x.empty() && std::find(v.begin(), v.end(), x) == v.end()) v.push_back(x);
+    };
+    for (const ResultsFile* r : files) {
+      add(shas, r->git_sha);
+      add(devices, r->has_ceilings ? r->ceilings.device : r->backend);
+      add(dates, r->context.value("date", ""));
+    }
+    std::sort(dates.begin(), dates.end());
+    const auto join = [](const std::vector<std::string>& v, const char* sep) {
+      std::string j;
+      for (const std::string& x : v) j += (j.empty() ? "" : sep) + x;
+      return j;
+    };
+    std::string t = "costcurve " + join(shas, " + ") + " - " + join(devices, " + ");
+    if (!dates.empty())
+      t += " - " + (dates.size() == 1 ? dates[0] : dates.front() + " .. " + dates.back());
+    return t;
+  };
+  std::vector<const ResultsFile*> all;
+  for (const ResultsFile& r : results) all.push_back(&r);
+  const std::string footer = results.empty() ? "costcurve" : stamp(all);
   std::ostringstream gp;  // all plots in one script
   std::vector<Plot> plots;
 
@@ -403,8 +424,10 @@ int run_report(const ReportOptions& opt, std::ostream& out) {
     }
     if (by_op.empty()) continue;
     const double bw = r.has_ceilings ? r.ceilings.copy_bytes_per_s / 1e9 : 0;
+    const std::string own = stamp({&r});
+    const std::string sweep = r.scenario_name + " @ " + r.git_sha;
     std::ostringstream b;
-    b << layout(2, 3, "Kernel throughput vs context: " + footer);
+    b << layout(2, 3, "Kernel throughput vs context: " + r.scenario_name + " - " + own);
     for (const auto& [op, files] : by_op) {
       const bool mem = op == Op::topk;
       // The GEMM ceiling of the type this operation computes in (CPU files hold only f32, which
@@ -431,12 +454,12 @@ int run_report(const ReportOptions& opt, std::ostream& out) {
       b << "\n";
     }
     const std::string name = "kernels_" + std::to_string(ri);
-    gp << two_terminals(name, 1400, 820, b.str(), footer);
-    plots.push_back({name, "Kernel throughput against the measured ceilings",
+    gp << two_terminals(name, 1400, 820, b.str(), own);
+    plots.push_back({name, "Kernel throughput against the measured ceilings (" + sweep + ")",
                      "Achieved rate per operation vs context; the red line is the ceiling measured "
                      "in the same run (GEMM for compute, copy bandwidth for top-k)."});
     std::ostringstream bt;  // the same series as time
-    bt << layout(2, 3, "Kernel time vs context: " + footer);
+    bt << layout(2, 3, "Kernel time vs context: " + r.scenario_name + " - " + own);
     for (const auto& [op, files] : by_op) {
       bt << k_axis() << "set logscale xy\nset key top left font ',7'\nset title '" << op_name(op)
          << "'\nset ylabel 'seconds per run (log)'\n";
@@ -450,9 +473,9 @@ int run_report(const ReportOptions& opt, std::ostream& out) {
       }
       bt << "\n";
     }
-    gp << two_terminals(name + "_time", 1400, 820, bt.str(), footer);
+    gp << two_terminals(name + "_time", 1400, 820, bt.str(), own);
     plots.push_back(
-        {name + "_time", "Kernel time per run",
+        {name + "_time", "Kernel time per run (" + sweep + ")",
          "Median seconds per run of each measured point (a prefill chunk, or one decode "
          "step of the batch)."});
   }

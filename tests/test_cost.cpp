@@ -243,6 +243,32 @@ TEST(Cost, ProjectingAMachineOntoItselfIsTheIdentity) {
   EXPECT_NEAR(b, a / 2, 1e-9 * a);
 }
 
+// Several results files: each component comes from the best-matching series, and among equally
+// good ones from the first file listed, so a re-sweep of some operations listed first overrides
+// those operations alone.
+TEST(Cost, TheFirstOfEquallyGoodFilesSuppliesAComponent) {
+  CostInputs in = inputs();
+  ResultsFile newer = synthetic(0.5);
+  newer.scenario_name = "newer";
+  std::erase_if(newer.points, [](const PointResult& p) { return p.point.op != Op::indexer; });
+  const json base = compute_cost(in, grid());
+  in.results.insert(in.results.begin(), newer);
+  const json first = compute_cost(in, grid());
+  std::swap(in.results[0], in.results[1]);
+  const json second = compute_cost(in, grid());
+  const auto part = [](const json& c, const char* comp) {
+    return row(c, "s", "decode", 4000)["breakdown_usd_per_mtok"][comp].get<double>();
+  };
+  EXPECT_NEAR(part(first, "indexer"), part(base, "indexer") / 2, 1e-9 * part(base, "indexer"));
+  EXPECT_DOUBLE_EQ(part(first, "sparse_attention"), part(base, "sparse_attention"));
+  EXPECT_DOUBLE_EQ(part(second, "indexer"), part(base, "indexer"));
+  bool named = false;
+  for (const json& c : first["components"])
+    if (c["component"] == "indexer")
+      named |= c["provenance"].get<std::string>().find("newer") != std::string::npos;
+  EXPECT_TRUE(named);
+}
+
 TEST(Cost, RequestsSumTheCurves) {
   CostOptions o = grid();
   o.requests = {{1000, 10}};

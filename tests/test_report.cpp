@@ -84,6 +84,38 @@ TEST(Report, WithoutGnuplotWritesDataAndSaysHowToRender) {
   fs::remove_all(d);
 }
 
+// Several results files (a re-sweep of some operations beside the full sweep): each kernel plot
+// names its own file's build, the cost plots every build.
+TEST(Report, EachKernelPlotNamesItsOwnBuild) {
+  const fs::path d = temp_dir("builds");
+  ReportOptions o = committed(d / "out");
+  json r = json::parse(slurp(o.results.front()));
+  r["costcurve"]["git_sha"] = "0123456789ab";
+  r["context"]["date"] = "2026-12-01T00:00:00+00:00";
+  write_atomic(d / "resweep.json", r.dump());
+  o.results.insert(o.results.begin(), d / "resweep.json");
+  o.gnuplot = "/nonexistent/gnuplot";
+  std::ostringstream log;
+  ASSERT_EQ(run_report(o, log), 0) << log.str();
+  const std::string gp = slurp(d / "out" / "plots.gp");
+  const std::string other = json::parse(slurp(o.results[1]))["costcurve"]["git_sha"];
+  const auto section = [&](const std::string& from, const std::string& to) {
+    const std::size_t a = gp.find("set output '" + from + ".png'");
+    const std::size_t b = gp.find("set output '" + to + ".png'");
+    EXPECT_NE(a, std::string::npos) << from;
+    return gp.substr(a, b == std::string::npos ? std::string::npos : b - a);
+  };
+  const std::string k0 = section("kernels_0", "kernels_0_time"),
+                    k1 = section("kernels_1", "kernels_1_time");
+  EXPECT_NE(k0.find("costcurve 0123456789ab - "), std::string::npos);
+  EXPECT_EQ(k0.find(other), std::string::npos);
+  EXPECT_NE(k1.find("costcurve " + other + " - "), std::string::npos);
+  EXPECT_EQ(k1.find("0123456789ab"), std::string::npos);
+  EXPECT_NE(section("cost_0", "cost_1").find("costcurve 0123456789ab + " + other),
+            std::string::npos);
+  fs::remove_all(d);
+}
+
 TEST(Report, HostileNamesNeverReachGnuplotOrHtmlRaw) {
   const fs::path d = temp_dir("hostile");
   const fs::path marker = d / "pwned";
