@@ -1,11 +1,16 @@
-// The CUDA top-k's multi-block path (few long rows: decode), against the float64/CPU reference,
-// index for index: random rows at every alignment, ties across the threshold, all-equal rows (the
-// crowded-bucket fallback), NaN and signed zeros, rows shorter than k, rows that end inside a
-// chunk. Positions a row must not see hold +inf, so that reading past a row's visible end fails;
-// outputs are poisoned first. Unless a test says otherwise, its batch has fewer rows than any GPU
-// has SMs and rows longer than 16K: the multi-block path on every GPU. Skipped without a GPU.
+// The CUDA top-k against the float64/CPU reference, index for index: random rows at every
+// alignment, ties across the threshold, all-equal rows, NaN and signed zeros, rows shorter than k
+// or just above it, rows that end inside a chunk; both kernels (few long rows: several blocks per
+// row, as in decode; many rows: one block per row, as in prefill) and each branch of the sampled
+// threshold (candidates finished in shared memory or from the global list, a threshold above the
+// k-th key, overflowing candidates). Positions a row must not see hold +inf, so that reading past
+// a row's visible end fails; outputs are poisoned first. Unless a test says otherwise, its batch
+// has fewer rows than any GPU has SMs and rows longer than 16K: the multi-block path on every GPU.
+// Which branch a row takes is counted for an H100 (132 SMs, 227 KB of shared memory per block);
+// every test checks the selection whatever branch it takes. Skipped without a GPU.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -22,6 +27,13 @@ constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
 constexpr std::int32_t kPoison = std::numeric_limits<std::int32_t>::min();
 
 #define CUDA_TOPK_OR_SKIP(var) COSTCURVE_BACKEND_WITH_OP_OR_SKIP(var, "cuda", Op::topk)
+
+// Every test runs on both kernels: v2 (topk.cu, the default) and v3 (topk_sampled.cu, taken with
+// COSTCURVE_TOPK_SAMPLED=1 until it has passed here on an H100).
+class CudaTopk : public ::testing::TestWithParam<bool> {
+protected:
+  test::ScopedEnv env_{"COSTCURVE_TOPK_SAMPLED", GetParam() ? "1" : "0"};
+};
 
 Batch batch(std::int64_t s_q, std::vector<std::int64_t> lens, std::int64_t capacity) {
   Batch b;
@@ -80,7 +92,7 @@ void expect_reference(Backend& be, const Batch& b, int k, const std::vector<floa
 // Four rows: 128K and ~40K positions, s_q = 2; an odd capacity puts the rows at every 4-byte
 // alignment. Quantised logits (as the benchmark's) tie often; continuous ones rarely. Each call
 // runs twice: the per-call state (histograms, tickets, fill counts) must start clean every time.
-TEST(CudaTopk, FewLongRowsOfRandomLogits) {
+TEST_P(CudaTopk, FewLongRowsOfRandomLogits) {
   CUDA_TOPK_OR_SKIP(be);
   const std::uint64_t seed = test::fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -101,7 +113,7 @@ TEST(CudaTopk, FewLongRowsOfRandomLogits) {
 
 // Many equal logits across the threshold, with few candidates (the multi-block finish) and with
 // a crowded bucket (the one-block fallback), and rows that are all equal.
-TEST(CudaTopk, TiesStraddlingTheThreshold) {
+TEST_P(CudaTopk, TiesStraddlingTheThreshold) {
   CUDA_TOPK_OR_SKIP(be);
   const std::uint64_t seed = test::fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -126,7 +138,7 @@ TEST(CudaTopk, TiesStraddlingTheThreshold) {
 
 // NaN ranks below every number (-inf included) and ties among NaNs go to the lowest positions;
 // -0 equals +0.
-TEST(CudaTopk, NanAndSignedZeros) {
+TEST_P(CudaTopk, NanAndSignedZeros) {
   CUDA_TOPK_OR_SKIP(be);
   const std::uint64_t seed = test::fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -156,7 +168,7 @@ TEST(CudaTopk, NanAndSignedZeros) {
 }
 
 // Rows with fewer visible positions than k (and exactly k) are padded with -1, beside long rows.
-TEST(CudaTopk, RowsShorterThanKBesideLongRows) {
+TEST_P(CudaTopk, RowsShorterThanKBesideLongRows) {
   CUDA_TOPK_OR_SKIP(be);
   const std::uint64_t seed = test::fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -169,7 +181,7 @@ TEST(CudaTopk, RowsShorterThanKBesideLongRows) {
 
 // Ragged rows whose ends fall inside a chunk (and s_q = 3: neighbouring rows differ by one
 // position), at odd alignments; past each row's end the buffer holds +inf.
-TEST(CudaTopk, VisibleLengthEndsMidChunk) {
+TEST_P(CudaTopk, VisibleLengthEndsMidChunk) {
   CUDA_TOPK_OR_SKIP(be);
   const std::uint64_t seed = test::fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -182,7 +194,7 @@ TEST(CudaTopk, VisibleLengthEndsMidChunk) {
 
 // At the rule's edge: 2 x SMs - 1 rows take the multi-block path, 2 x SMs the one-block path;
 // both give the reference selection.
-TEST(CudaTopk, BothSidesOfTheRowCountRuleAgree) {
+TEST_P(CudaTopk, BothSidesOfTheRowCountRuleAgree) {
   CUDA_TOPK_OR_SKIP(be);
   const std::uint64_t seed = test::fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
@@ -195,6 +207,157 @@ TEST(CudaTopk, BothSidesOfTheRowCountRuleAgree) {
                      logits(b, [&](auto, auto) { return std::round(u(g) * 64) / 64; }));
   }
 }
+
+// ---- The sampled threshold ----
+
+// The positions the kernel's sample reads in a row of n that starts 16-byte aligned (a capacity
+// that is a multiple of 4): mirrors sample_threshold() in kernels/cuda/topk.cu, 64 runs of 8 quads
+// at evenly spaced quads from the first to the last.
+std::vector<bool> sampled_positions(std::int64_t n) {
+  const std::int64_t quads = (n + 3) / 4;
+  std::vector<bool> s(static_cast<std::size_t>(n), false);
+  for (std::int64_t run = 0; run < 64; ++run) {
+    const std::int64_t q0 = run * (quads - 8) / 63;
+    for (std::int64_t p = 4 * q0; p < std::min(n, 4 * q0 + 32); ++p) s[p] = true;
+  }
+  return s;
+}
+
+// Both kernels' shapes: four long rows (the multi-block kernel), and 2 x SMs + 3 causal rows of
+// ~40K (the one-block kernel; longer than the shared-memory stash, so sampled). Capacities are
+// multiples of 4, so that sampled_positions() holds.
+std::vector<Batch> decode_and_prefill_shapes(Backend& be) {
+  const std::int64_t rows = 2 * be.info().threads + 3;
+  return {batch(2, {131072, 60000}, 131072), batch(rows, {40000 + rows}, (40003 + rows) / 4 * 4)};
+}
+
+// The sample sees only large logits (in [5, 6], the rest of the row in [-1, 0]): T is the r-th
+// largest of them and only r (< k) keys reach it, so every row falls back to the exact path.
+TEST_P(CudaTopk, SampledThresholdAboveTheKthKeyFallsBack) {
+  CUDA_TOPK_OR_SKIP(be);
+  const std::uint64_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 g(seed);
+  std::uniform_real_distribution<float> low(-1, 0), high(5, 6);
+  for (const Batch& b : decode_and_prefill_shapes(*be)) {
+    std::vector<std::vector<bool>> hit;
+    for (std::int64_t r = 0; r < b.query_rows(); ++r)
+      hit.push_back(sampled_positions(visible(b, r)));
+    const auto x = logits(b, [&](auto r, auto p) { return hit[r][p] ? high(g) : low(g); });
+    for (int k : {2048, 100}) expect_reference(*be, b, k, x);
+  }
+}
+
+// Large logits only where the sample does not look, so T comes from the rest of the row: on 2.56%
+// of the row (k / 2 on the ~40K rows; all of them candidates beside the ~2.25k expected: the
+// normal finish), then on 30% (the candidates overflow: the exact path; on the 60K rows the
+// multi-block kernel's global list still holds them).
+TEST_P(CudaTopk, LargeLogitsOnlyBetweenTheSamples) {
+  CUDA_TOPK_OR_SKIP(be);
+  const std::uint64_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 g(seed);
+  std::uniform_real_distribution<float> low(-1, 0), high(5, 6), coin(0, 1);
+  const int k = 2048;
+  for (const Batch& b : decode_and_prefill_shapes(*be)) {
+    std::vector<std::vector<bool>> hit;
+    for (std::int64_t r = 0; r < b.query_rows(); ++r)
+      hit.push_back(sampled_positions(visible(b, r)));
+    for (double share : {0.5 * k / 40000, 0.3}) {
+      const auto x = logits(
+          b, [&](auto r, auto p) { return !hit[r][p] && coin(g) < share ? high(g) : low(g); });
+      expect_reference(*be, b, k, x);
+    }
+  }
+}
+
+// 300 large logits, then one value v on a share of the row, the rest below v: when the samples at
+// v reach T's rank (72 of 2048 on the 128K rows, 158 on the 60K ones, 236 on the ~40K ones),
+// T = v and the candidates are the large logits and every v, of which k takes the lowest
+// positions. By share and row: 6% of 128K and 12% of 60K, 16% of ~40K: they fit in shared memory;
+// 12% of 128K and 40% of 60K: the multi-block kernel finishes from the global list (over 10K
+// candidates); 40% of 128K and of ~40K: they overflow (exact path). All-equal rows overflow too.
+TEST_P(CudaTopk, TiesAtTheSampledThreshold) {
+  CUDA_TOPK_OR_SKIP(be);
+  const std::uint64_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 g(seed);
+  std::uniform_real_distribution<float> low(-1, 0), high(5, 6), coin(0, 1);
+  const auto shapes = decode_and_prefill_shapes(*be);
+  auto with_ties = [&](const Batch& b, double share) {
+    auto x = logits(b, [&](auto, auto) { return coin(g) < share ? 2.5f : low(g); });
+    for (std::int64_t r = 0; r < b.query_rows(); ++r) {
+      std::uniform_int_distribution<std::int64_t> at(0, visible(b, r) - 1);
+      for (int i = 0; i < 300; ++i) x[r * b.capacity + at(g)] = high(g);
+    }
+    return x;
+  };
+  for (double share : {0.06, 0.12, 0.4})
+    expect_reference(*be, shapes[0], 2048, with_ties(shapes[0], share));
+  for (double share : {0.16, 0.4})
+    expect_reference(*be, shapes[1], 2048, with_ties(shapes[1], share));
+  for (const Batch& b : shapes) {
+    expect_reference(*be, b, 2048, logits(b, [](auto, auto) { return -7.25f; }));
+    expect_reference(*be, b, 100, logits(b, [](auto, auto) { return 0.0f; }));
+  }
+}
+
+// Rows just above k (and at it) beside long rows, in both kernels: not sampled, they take the
+// exact path (or padding); and the sampling rule's edge, which at k = 2048 admits rows of 18432
+// positions (T at rank 512 of the sample) and 18433, not 18431. Then k = 30000: rows around it
+// that do not fit in shared memory and are too short to sample (the long exact path).
+TEST_P(CudaTopk, RowsJustAboveK) {
+  CUDA_TOPK_OR_SKIP(be);
+  const std::uint64_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 g(seed);
+  std::uniform_real_distribution<float> u(-50, 50);
+  auto quantised = [&](auto, auto) { return std::round(u(g) * 64) / 64; };
+  const Batch few =
+      batch(1, {131072, 2048, 2049, 2050, 2051, 2052, 2053, 16384, 18431, 18432, 18433}, 131075);
+  expect_reference(*be, few, 2048, logits(few, quantised));
+  const std::int64_t rows = 2 * be->info().threads + 3;
+  for (int k : {2048, 30000}) {
+    const Batch many = batch(rows, {k - 4 + rows}, k - 3 + rows);  // rows of k - 3 ... k - 4 + rows
+    expect_reference(*be, many, k, logits(many, quantised));
+  }
+}
+
+// Prefill-shaped: 2 x SMs + 5 causal rows of ~64K at every alignment (capacity 1 mod 4), one block
+// per row, each sampled, with benchmark-like quantised logits (many ties) and continuous ones;
+// k = 1 takes T's minimum rank.
+TEST_P(CudaTopk, PrefillShapedBatchOfLongRows) {
+  CUDA_TOPK_OR_SKIP(be);
+  const std::uint64_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 g(seed);
+  std::uniform_real_distribution<float> u(-50, 50);
+  const std::int64_t rows = 2 * be->info().threads + 5;
+  const Batch b = batch(rows, {65536 + rows}, (65536 + rows) / 4 * 4 + 5);  // 1 mod 4
+  const auto quantised = logits(b, [&](auto, auto) { return std::round(u(g) * 64) / 64; });
+  for (int k : {2048, 1}) expect_reference(*be, b, k, quantised);
+  expect_reference(*be, b, 2048, logits(b, [&](auto, auto) { return u(g); }));
+}
+
+// Decode-shaped: 32 sequences x 2 queries at 128K (the benchmark's decode step), several blocks
+// per row; run twice (the per-call counters must start clean), and at an odd capacity.
+TEST_P(CudaTopk, DecodeShapedBatch) {
+  CUDA_TOPK_OR_SKIP(be);
+  const std::uint64_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 g(seed);
+  std::uniform_real_distribution<float> u(-50, 50);
+  auto quantised = [&](auto, auto) { return std::round(u(g) * 64) / 64; };
+  const Batch b = batch(2, std::vector<std::int64_t>(32, 131072), 131072);
+  const auto x = logits(b, quantised);
+  expect_reference(*be, b, 2048, x);
+  expect_reference(*be, b, 2048, x);
+  const Batch odd = batch(2, std::vector<std::int64_t>(32, 131072), 131073);
+  expect_reference(*be, odd, 2048, logits(odd, quantised));
+}
+
+INSTANTIATE_TEST_SUITE_P(Kernels, CudaTopk, ::testing::Bool(),
+                         [](const auto& p) { return p.param ? "sampled" : "radix"; });
 
 }  // namespace
 }  // namespace costcurve

@@ -46,18 +46,6 @@ std::vector<Case> cases() {
     s.dtype = DType::bf16;  // bf16 storage of q, k, v; f32 arithmetic
     c.push_back({"prefill_bf16_storage", s});
   }
-  {
-    // DeepSeek's 192/128 heads (Hopper's wgmma path): three 128-row query tiles, the last partial,
-    // whose diagonals cross key tiles; few heads keep the float64 reference cheap.
-    ProblemSpec s = with(Op::dense_prefill, B::prefill_chunk(1700, 300));
-    s.heads = 3;
-    c.push_back({"prefill_chunk_300_at_2000", s});
-    s.batch = B::prefill_chunk(5000, 5);  // two blocks for the GPU: the keys split across blocks
-    s.heads = 2;
-    c.push_back({"prefill_split_keys", s});
-    s.batch = ragged(130, {130, 131, 400}, 520);  // s_q = 130: a second tile of 2 rows per sequence
-    c.push_back({"prefill_ragged_two_tiles", s});
-  }
   // dense decode (MQA mode)
   c.push_back({"decode_L1", with(Op::dense_decode, B::uniform(1, 1, 1))});
   c.push_back({"decode_ragged_sq2", with(Op::dense_decode, ragged(2, {2, 3, 257, 1100}, 1500))});

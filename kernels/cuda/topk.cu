@@ -34,8 +34,10 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <cstdlib>
 #include <cub/block/block_scan.cuh>
 #include <string>
+#include <string_view>
 
 #include "kernels/cuda/context.cuh"
 
@@ -671,7 +673,12 @@ void topk_wide(Context& ctx, const TopkArgs& a, const std::int32_t* lens, int ro
 
 }  // namespace
 
+// Top-k v3 (topk_sampled.cu): one read of each long row; opt-in until it has run on a GPU.
+void topk_sampled(Context& ctx, const TopkArgs& a);
+
 void topk(Context& ctx, const TopkArgs& a) {
+  if (const char* v = std::getenv("COSTCURVE_TOPK_SAMPLED"); v && std::string_view(v) == "1")
+    return topk_sampled(ctx, a);
   const Batch& bt = a.batch;
   check_topk(bt, a.k);
   if (!a.logits || !a.indices) throw OpError("cuda topk: logits and indices must not be null");

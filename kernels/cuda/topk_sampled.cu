@@ -1,0 +1,853 @@
+// Top-k v3 (kernels/cuda/NOTES.md, topk v3): long rows read once through a sampled threshold.
+// Written without a GPU at hand, so it has not run yet: topk.cu (v2, validated on an H100) calls it
+// only when COSTCURVE_TOPK_SAMPLED=1, until tests/test_cuda_topk.cpp passes on an H100 with it (the
+// Sampled/ instances) and racecheck is clean; then it replaces topk.cu.
+//
+// Top-k by radix select: no sort. Logits map to order-preserving 32-bit keys; histogram passes over
+// digits of the key (11, 11 and 10 bits) pin the k-th largest key t and how many keys equal to t to
+// take (`need`, the lowest positions: the tie rule); the output is every position with key > t and
+// the first `need` with key == t, in ascending position order.
+//
+// Long rows are read once. A sample of the row (2048 keys: 64 runs of 32 positions at evenly spaced
+// offsets, so that the reads stay coalesced) gives a threshold T, the key of rank r among the
+// samples, with r chosen so that about 2.25k of the row's keys are expected to reach T. One pass
+// over the row keeps every key >= T with its position: the candidates. When there are at least k
+// and they fit, the k-th largest key is among them (every key >= T is), so the histogram passes
+// (on keys less the smallest candidate: see Above) and the output run over the candidates only:
+// the positions of the selected ones are marked in two bitmaps over the row (key > t, key == t),
+// whose ordered scan gives the ascending output.
+// Otherwise (T above the k-th key: fewer than k candidates; or too many, e.g. a row of equal
+// logits) the row takes the exact path below: correct, two or three more reads. For i.i.d. logits
+// either happens with probability below 1e-6 per row (sample_rank), so that path is for adversarial
+// rows. T is a function of the row's data alone: every block working on a row computes the same T.
+//
+// Two kernels, chosen by use_wide_path():
+//
+// One block per row (many rows, e.g. prefill: 512+ rows fill the GPU at two blocks per SM; and
+// short rows). A row that fits in shared memory (about 26K positions on an H100) is read once into
+// it and selected there. A longer row is sampled, its candidates kept in shared memory beside the
+// bitmaps (room for about 10K of a 128K row; sample_rank asks for twice the expected count). The
+// exact path for a long row (k too large for sampling, or the sample failed) reads it three times:
+// pass 1, pass 2 (which also copies the keys of pass 1's bucket into shared memory when they fit,
+// so that pass 3 reads only those) and the output pass; four times when that bucket is too large.
+//
+// Several blocks per row (few long rows, e.g. decode: 64 rows would leave half of an H100's SMs
+// idle, each block reading its 512 KB row alone). A memset clears two counters per row; then one
+// kernel: each row is split in chunks, one block per chunk; every block computes the row's T and
+// appends its chunk's candidates to the row's global list (one atomic per warp and step), then
+// takes a ticket; the row's last block finishes the row from the list (copied into shared memory
+// when it fits, read from L2 otherwise) or runs the exact path alone when the list is short or
+// overflowed. Scratch (Context slot 2, grown once): per row, a list of max(n / 4, 5k) candidates
+// (n of the longest row; 16 MB for 64 rows of 128K).
+//
+// Each block asks L2 for the first two steps of its range before computing T, so that HBM streams
+// while the sample is selected.
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <cub/block/block_scan.cuh>
+#include <string>
+#include <type_traits>
+
+#include "kernels/cuda/context.cuh"
+
+namespace costcurve::cuda {
+namespace {
+
+constexpr int kThreads = 512;
+constexpr int kUnroll = 4;  // quads (float4) per thread in flight per step
+constexpr int kMaxBins = 2048;
+constexpr unsigned kFull = 0xffffffffu;
+// The sample: one quad per thread, in runs of kRunQuads quads (128 bytes).
+constexpr int kSamples = 4 * kThreads;
+constexpr int kRunQuads = 8;
+constexpr int kRuns = kSamples / (4 * kRunQuads);
+constexpr int kMinRank = 48;  // T's rank among the samples, at least
+// Shorter rows are not sampled (the sample would be over 1/8 of them).
+constexpr int kMinSampled = 16384;
+static_assert(kRuns * kRunQuads == kThreads, "one quad of the sample per thread");
+
+using BlockScan = cub::BlockScan<int, kThreads, cub::BLOCK_SCAN_WARP_SCANS>;
+
+struct Int4Sum {
+  __device__ int4 operator()(const int4& a, const int4& b) const {
+    return make_int4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w);
+  }
+};
+
+struct Shared {
+  BlockScan::TempStorage scan;
+  int4 warp_tot[kThreads / 32];  // emit's per-warp totals
+  int digit, rem, count, ncand, last;
+  std::uint32_t lo, hi;  // finish_candidates' key range
+};
+
+// a > b as floats <=> key(a) > key(b); NaN maps below everything (0), -0 to +0.
+__device__ __forceinline__ std::uint32_t order_key(float x) {
+  std::uint32_t u = __float_as_uint(x);
+  const std::uint32_t mag = u & 0x7fffffffu;
+  if (mag > 0x7f800000u) return 0;
+  if (mag == 0) u = 0;
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+// Keys are read in quads: quad q holds positions 4q - off + e (e = 0..3), so that every full quad
+// is one aligned 16-byte load whatever the row's alignment; positions outside [0, n) are invalid.
+// load() returns the valid mask (bit e); it is 0 for q past the end.
+struct RowKeys {  // the logits row, global memory
+  const float* row;
+  int n, off;
+  __device__ int quads() const {
+    return static_cast<int>((static_cast<long long>(n) + off + 3) >> 2);
+  }
+  __device__ unsigned load(int q, std::uint32_t (&k)[4]) const {
+    const long long p0 = 4LL * q - off;
+    if (p0 >= 0 && p0 + 4 <= n) {
+      const float4 v = __ldg(reinterpret_cast<const float4*>(row + p0));
+      k[0] = order_key(v.x), k[1] = order_key(v.y), k[2] = order_key(v.z), k[3] = order_key(v.w);
+      return 0xfu;
+    }
+    unsigned valid = 0;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      k[e] = 0;
+      if (p0 + e >= 0 && p0 + e < n) {
+        k[e] = order_key(__ldg(row + p0 + e));
+        valid |= 1u << e;
+      }
+    }
+    return valid;
+  }
+  // Asks L2 for the full quads among q = qb + j * kThreads + tid, j < 2 * kUnroll: what this thread
+  // loads first when it walks [qb, qe) by count_pass's or collect's steps.
+  __device__ void prefetch(int qb, int qe) const {
+#pragma unroll
+    for (int j = 0; j < 2 * kUnroll; ++j) {
+      const int q = qb + j * kThreads + static_cast<int>(threadIdx.x);
+      const long long p0 = 4LL * q - off;
+      if (q < qe && p0 >= 0 && p0 + 4 <= n)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(__cvta_generic_to_global(row + p0)));
+    }
+  }
+};
+
+// The logits that query row `row` sees, with its quad offset.
+__device__ RowKeys row_keys(const float* logits, const std::int32_t* seq_lens, int s_q,
+                            long long cap, int row) {
+  const int b = row / s_q, i = row % s_q;
+  const int n = seq_lens[b] - s_q + i + 1;  // visible positions [0, n)
+  const float* x = logits + static_cast<long long>(row) * cap;
+  return RowKeys{x, n, static_cast<int>(reinterpret_cast<std::uintptr_t>(x) >> 2 & 3)};
+}
+
+struct SmemKeys {  // keys in shared memory, position p at index p + off
+  const std::uint32_t* keys;
+  int n, off;
+  __device__ int quads() const {
+    return static_cast<int>((static_cast<long long>(n) + off + 3) >> 2);
+  }
+  __device__ unsigned load(int q, std::uint32_t (&k)[4]) const {
+    const long long p0 = 4LL * q - off;
+    if (p0 >= 0 && p0 + 4 <= n) {
+      const uint4 v = *reinterpret_cast<const uint4*>(keys + 4 * q);
+      k[0] = v.x, k[1] = v.y, k[2] = v.z, k[3] = v.w;
+      return 0xfu;
+    }
+    unsigned valid = 0;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      k[e] = 0;
+      if (p0 + e >= 0 && p0 + e < n) {
+        k[e] = keys[4 * q + e];
+        valid |= 1u << e;
+      }
+    }
+    return valid;
+  }
+};
+
+// A row's candidate keys in global memory (16-byte aligned), written by other blocks of the same
+// launch: read through L2 (__ldcg), never through a possibly stale L1 or the read-only path.
+struct ListKeys {
+  const std::uint32_t* keys;
+  int n;
+  __device__ int quads() const { return (n + 3) >> 2; }
+  __device__ unsigned load(int q, std::uint32_t (&k)[4]) const {
+    if (4 * q + 4 <= n) {
+      const uint4 v = __ldcg(reinterpret_cast<const uint4*>(keys) + q);
+      k[0] = v.x, k[1] = v.y, k[2] = v.z, k[3] = v.w;
+      return 0xfu;
+    }
+    unsigned valid = 0;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      k[e] = 0;
+      if (4 * q + e < n) {
+        k[e] = __ldcg(keys + 4 * q + e);
+        valid |= 1u << e;
+      }
+    }
+    return valid;
+  }
+};
+
+// Reserves `mine` slots for this lane in a list shared by the grid or the block: one atomic per
+// warp (on `count`, by its last lane) over the warp's inclusive scan. Returns the lane's first
+// slot. Every lane of the warp calls it.
+__device__ __forceinline__ int warp_reserve(int mine, int* count, int lane) {
+  int incl = mine;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const int y = __shfl_up_sync(kFull, incl, o);
+    if (lane >= o) incl += y;
+  }
+  int base = 0;
+  if (lane == 31) base = atomicAdd(count, incl);
+  return __shfl_sync(kFull, base, 31) + incl - mine;
+}
+
+// Histogram of digit (key >> shift) & (2^bits - 1) over the keys of quads [qb, qe) with
+// (key & mask) == prefix.
+// kStore: also keep every key in `stash` (index p + off), for rows that fit in shared memory.
+// kCompact: also append the counted keys to `stash` (any order; `stash_n` counts them).
+// Every thread runs the same number of iterations (warp collectives inside).
+template <bool kStore, bool kCompact, class Src>
+__device__ void count_pass(const Src& src, int qb, int qe, std::uint32_t prefix, std::uint32_t mask,
+                           int shift, int bits, int* hist, std::uint32_t* stash, int* stash_n) {
+  const int tid = threadIdx.x, lane = tid % 32;
+  const std::uint32_t dmask = (1u << bits) - 1;
+  for (int q0 = qb; q0 < qe; q0 += kThreads * kUnroll) {
+    std::uint32_t k[kUnroll][4];
+    unsigned valid[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int q = q0 + u * kThreads + tid;
+      valid[u] = q < qe ? src.load(q, k[u]) : 0u;
+    }
+    int mine = 0;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if constexpr (kStore) {
+        const int q = q0 + u * kThreads + tid;
+        if (q < qe)
+          *reinterpret_cast<uint4*>(stash + 4 * q) = make_uint4(k[u][0], k[u][1], k[u][2], k[u][3]);
+      }
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        if ((valid[u] >> e & 1u) && (k[u][e] & mask) == prefix) {
+          atomicAdd(&hist[(k[u][e] >> shift) & dmask], 1);
+          ++mine;
+        }
+    }
+    if constexpr (kCompact) {
+      if (__any_sync(kFull, mine != 0)) {
+        int base = warp_reserve(mine, stash_n, lane);
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            if ((valid[u] >> e & 1u) && (k[u][e] & mask) == prefix) stash[base++] = k[u][e];
+      }
+    }
+  }
+}
+
+__device__ void clear_hist(int* hist) {
+  for (int j = threadIdx.x; j < kMaxBins; j += kThreads) hist[j] = 0;
+}
+
+// After a count pass (and a barrier): finds the digit d holding the `remaining`-th largest of the
+// counted keys (scanning digits from the top; `remaining` must not exceed their number), narrows
+// prefix/mask to it and leaves in `remaining` its rank among the keys of that digit; `count` = how
+// many keys the digit holds. Ends with a barrier after its last read of `hist`.
+__device__ void select_digit(const int* hist, int shift, int bits, std::uint32_t& prefix,
+                             std::uint32_t& mask, int& remaining, int& count, Shared& sh) {
+  constexpr int kPer = kMaxBins / kThreads;
+  const int tid = threadIdx.x, nb = 1 << bits;
+  int local[kPer], sum = 0;
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) {
+    const int d = nb - 1 - (tid * kPer + j);  // descending digits across the block
+    local[j] = d >= 0 ? hist[d] : 0;
+    sum += local[j];
+  }
+  int above = 0;
+  BlockScan(sh.scan).ExclusiveSum(sum, above);
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) {
+    const int d = nb - 1 - (tid * kPer + j);
+    if (above < remaining && above + local[j] >= remaining) {  // exactly one (thread, j)
+      sh.digit = d;
+      sh.rem = remaining - above;
+      sh.count = local[j];
+    }
+    above += local[j];
+  }
+  __syncthreads();
+  prefix |= static_cast<std::uint32_t>(sh.digit) << shift;
+  mask |= static_cast<std::uint32_t>(nb - 1) << shift;
+  remaining = sh.rem;
+  count = sh.count;
+}
+
+// The radix passes over bits [0, top) of src's keys that match prefix/mask (the bits from `top` up
+// already pinned by earlier passes, or zero in every key): digits of at most 11 bits from the top,
+// so 11, 11 and 10 bits for a whole key (top = 32). After them prefix is the key of rank
+// `remaining` (1 = the largest) and `remaining` its rank among the keys equal to it. It starts by
+// clearing `hist` (earlier reads of it must be behind a barrier); its last barrier follows its
+// last read of `hist` and of src.
+template <class Src>
+__device__ void select_passes(const Src& src, int top, std::uint32_t& prefix, std::uint32_t& mask,
+                              int& remaining, int& count, int* hist, Shared& sh) {
+  while (top > 0) {
+    const int shift = max(top - 11, 0), bits = top - shift;
+    clear_hist(hist);
+    __syncthreads();
+    count_pass<false, false>(src, 0, src.quads(), prefix, mask, shift, bits, hist, nullptr,
+                             nullptr);
+    __syncthreads();
+    select_digit(hist, shift, bits, prefix, mask, remaining, count, sh);
+    top = shift;
+  }
+}
+
+// Writes, in ascending position order, every position with key > t and the first `need` with
+// key == t: exactly k positions. Each step classifies kUnroll quads per thread (2 bits per
+// position, so no key stays live) and one block scan of the per-quad counts places them all.
+template <class Src>
+__device__ void emit(const Src& src, std::uint32_t t, int need, int k, std::int32_t* out,
+                     Shared& sh) {
+  static_assert(kUnroll == 4, "the scan carries one int per quad of a thread");
+  const int tid = threadIdx.x, nq = src.quads();
+  int gt_seen = 0, eq_seen = 0;  // block-wide totals over the steps done
+  for (int q0 = 0; q0 < nq; q0 += kThreads * kUnroll) {
+    std::uint32_t key[kUnroll][4];
+    unsigned valid = 0;  // bit 4u + e
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) valid |= src.load(q0 + u * kThreads + tid, key[u]) << 4 * u;
+    unsigned cls = 0;  // bits 2(4u + e): 1 = above t, 2 = equal to t
+    int cnt[kUnroll];  // per quad: above | equal << 16 (a step has at most 4 * kThreads of each)
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      cnt[u] = 0;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        if (!(valid >> (4 * u + e) & 1u)) continue;
+        if (key[u][e] > t) {
+          cls |= 1u << 2 * (4 * u + e);
+          cnt[u] += 1;
+        } else if (key[u][e] == t) {
+          cls |= 2u << 2 * (4 * u + e);
+          cnt[u] += 1 << 16;
+        }
+      }
+    }
+    // Exclusive block scan of the four counts (hand-written: cub's int4 scan spills here).
+    int4 before, total;
+    {
+      const int lane = tid % 32, warp = tid / 32;
+      int4 v = make_int4(cnt[0], cnt[1], cnt[2], cnt[3]);
+#pragma unroll
+      for (int o = 1; o < 32; o <<= 1) {
+        const int4 y = make_int4(__shfl_up_sync(kFull, v.x, o), __shfl_up_sync(kFull, v.y, o),
+                                 __shfl_up_sync(kFull, v.z, o), __shfl_up_sync(kFull, v.w, o));
+        if (lane >= o) v = Int4Sum{}(v, y);
+      }
+      if (lane == 31) sh.warp_tot[warp] = v;
+      __syncthreads();
+      before = make_int4(v.x - cnt[0], v.y - cnt[1], v.z - cnt[2], v.w - cnt[3]);
+      total = make_int4(0, 0, 0, 0);
+#pragma unroll
+      for (int w = 0; w < kThreads / 32; ++w) {
+        const int4 x = sh.warp_tot[w];
+        if (w < warp) before = Int4Sum{}(before, x);
+        total = Int4Sum{}(total, x);
+      }
+    }
+    const int b4[kUnroll] = {before.x, before.y, before.z, before.w};
+    const int t4[kUnroll] = {total.x, total.y, total.z, total.w};
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      int eq_before = eq_seen + (b4[u] >> 16);
+      int idx = gt_seen + (b4[u] & 0xffff) + min(eq_before, need);
+      const int p0 = 4 * (q0 + u * kThreads + tid) - src.off;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const unsigned c = cls >> 2 * (4 * u + e) & 3u;
+        if (c == 1) {
+          out[idx++] = p0 + e;
+        } else if (c == 2) {
+          if (eq_before < need) out[idx++] = p0 + e;
+          ++eq_before;
+        }
+      }
+      gt_seen += t4[u] & 0xffff;
+      eq_seen += t4[u] >> 16;
+    }
+    if (gt_seen + min(eq_seen, need) >= k) break;  // all k written (uniform)
+    __syncthreads();                               // the scan's storage is reused
+  }
+}
+
+__device__ void pad_short_row(int n, int k, std::int32_t* out) {
+  for (int j = threadIdx.x; j < k; j += kThreads) out[j] = j < n ? j : -1;
+}
+
+// The exact path for one row (n > k) by one block. `smem`: a histogram of kMaxBins ints, then a
+// stash of stash_cap keys. A row that fits in the stash is read once into it; a longer one is read
+// by pass 1, pass 2 (which compacts pass 1's bucket into the stash when it fits, so that pass 3
+// reads only those keys) and the output pass, plus pass 3 when the bucket does not fit.
+__device__ void exact_row(const RowKeys& rk, int k, std::int32_t* out, std::uint32_t* smem,
+                          int stash_cap, Shared& sh) {
+  int* hist = reinterpret_cast<int*>(smem);
+  std::uint32_t* stash = smem + kMaxBins;
+  const int nq = rk.quads();
+  const bool fits = 4LL * nq <= stash_cap;
+  std::uint32_t prefix = 0, mask = 0;
+  int remaining = k, count = 0;
+  clear_hist(hist);
+  __syncthreads();
+  if (fits)
+    count_pass<true, false>(rk, 0, nq, 0u, 0u, 21, 11, hist, stash, nullptr);
+  else
+    count_pass<false, false>(rk, 0, nq, 0u, 0u, 21, 11, hist, nullptr, nullptr);
+  __syncthreads();
+  select_digit(hist, 21, 11, prefix, mask, remaining, count, sh);
+  if (fits) {  // the row's keys are in shared memory
+    const SmemKeys sk{stash, rk.n, rk.off};
+    select_passes(sk, 21, prefix, mask, remaining, count, hist, sh);
+    return emit(sk, prefix, remaining, k, out, sh);
+  }
+  const bool compact = count <= stash_cap;  // pass 1's bucket fits: keep its keys
+  clear_hist(hist);
+  if (threadIdx.x == 0) sh.ncand = 0;
+  __syncthreads();
+  if (compact)
+    count_pass<false, true>(rk, 0, nq, prefix, mask, 10, 11, hist, stash, &sh.ncand);
+  else
+    count_pass<false, false>(rk, 0, nq, prefix, mask, 10, 11, hist, nullptr, nullptr);
+  __syncthreads();
+  select_digit(hist, 10, 11, prefix, mask, remaining, count, sh);
+  if (compact)
+    select_passes(SmemKeys{stash, sh.ncand, 0}, 10, prefix, mask, remaining, count, hist, sh);
+  else
+    select_passes(rk, 10, prefix, mask, remaining, count, hist, sh);
+  emit(rk, prefix, remaining, k, out, sh);
+}
+
+// ---- The sampled threshold ----
+
+// Candidates that fit in shared memory (`smem`: kMaxBins + stash_cap words) beside the bitmaps of
+// a row of n and the histogram, which share the front: max(kMaxBins, 2 ceil(n / 32)) words. The
+// candidates take the back: keys, then as many positions (a multiple of 4 each, 16-byte aligned).
+__device__ int smem_candidates(int n, int stash_cap) {
+  const long long front = max(static_cast<long long>(kMaxBins), 2 * ((n + 31LL) / 32));
+  const long long free = kMaxBins + static_cast<long long>(stash_cap) - front;
+  return free > 0 ? static_cast<int>(free / 8 * 4) : 0;
+}
+
+// T's rank among the samples for a row of n, or 0 when the row is not sampled: rows under
+// kMinSampled, and rows where r would be above a quarter of the sample or the expected candidates
+// (E = r n / kSamples) would exceed half of `cap`. r = max(kMinRank, ceil(2.25 k kSamples / n)).
+// For i.i.d. keys, T is above the k-th largest key only when at least r samples exceed it, each
+// with probability < k / n <= r / (2.25 kSamples); the candidates overflow only when fewer than r
+// samples reach the cap-th largest key, each with probability >= 2 r / kSamples. Binomial tails:
+// at r = 48, 4e-7 and 1e-8; at r = 72 (k = 2048 of 128K), 6e-10 and 3e-12.
+__device__ int sample_rank(int n, int k, int cap, int stash_cap) {
+  if (n < kMinSampled || n <= k || stash_cap < kSamples) return 0;
+  const long long r =
+      max(static_cast<long long>(kMinRank), (9LL * k * kSamples + 4LL * n - 1) / (4LL * n));
+  if (r > kSamples / 4 || 2 * r * n > static_cast<long long>(kSamples) * cap) return 0;
+  return static_cast<int>(r);
+}
+
+// The row's T: the key of rank `rank` among kSamples keys, kRuns runs of kRunQuads quads at evenly
+// spaced quads from the first to the last (positions outside the row count as NaN: key 0). A
+// function of the row's data alone. `samples`: kSamples words of shared memory. Ends with a
+// barrier after its last read of `samples` and `hist`.
+__device__ std::uint32_t sample_threshold(const RowKeys& rk, int rank, int* hist,
+                                          std::uint32_t* samples, Shared& sh) {
+  const int tid = threadIdx.x, nq = rk.quads();  // nq >= kMinSampled / 4 > kRuns * kRunQuads
+  const long long run = tid / kRunQuads;
+  const int q = static_cast<int>(run * (nq - kRunQuads) / (kRuns - 1)) + tid % kRunQuads;
+  std::uint32_t key[4];
+  rk.load(q, key);
+  *reinterpret_cast<uint4*>(samples + 4 * tid) = make_uint4(key[0], key[1], key[2], key[3]);
+  std::uint32_t prefix = 0, mask = 0;
+  int remaining = rank, count = 0;
+  select_passes(SmemKeys{samples, kSamples, 0}, 32, prefix, mask, remaining, count, hist, sh);
+  return prefix;
+}
+
+// Appends (key, position) of every key >= lo in quads [qb, qe) of the row to its candidate list,
+// in no particular order (one atomic on `fill` per warp and step). Writes past `cap` are dropped,
+// but `fill` counts them: an overflow shows as fill > cap.
+__device__ void collect(const RowKeys& rk, int qb, int qe, std::uint32_t lo, std::uint32_t* ck,
+                        std::int32_t* cp, int* fill, int cap) {
+  const int tid = threadIdx.x, lane = tid % 32;
+  for (int q0 = qb; q0 < qe; q0 += kThreads * kUnroll) {
+    std::uint32_t key[kUnroll][4];
+    unsigned take = 0;  // bit 4u + e
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int q = q0 + u * kThreads + tid;
+      const unsigned valid = q < qe ? rk.load(q, key[u]) : 0u;
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        if ((valid >> e & 1u) && key[u][e] >= lo) take |= 1u << (4 * u + e);
+    }
+    const int mine = __popc(take);
+    if (!__any_sync(kFull, mine != 0)) continue;
+    int base = warp_reserve(mine, fill, lane);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        if (take >> (4 * u + e) & 1u) {
+          if (base < cap) {
+            ck[base] = key[u][e];
+            cp[base] = 4 * (q0 + u * kThreads + tid) - rk.off + e;
+          }
+          ++base;
+        }
+  }
+}
+
+template <bool kGlobal, class T>
+__device__ __forceinline__ T list_load(const T* p) {
+  if constexpr (kGlobal)
+    return __ldcg(p);  // written by other blocks of the launch
+  else
+    return *p;
+}
+
+// The output from an unordered candidate list (m keys and positions, all in [0, n); in global
+// memory when kGlobal): positions with key > t and key == t are marked in two bitmaps over [0, n)
+// (`bits`: 2 ceil(n / 32) words of shared memory); each thread then owns a run of words, and block
+// scans of the runs' counts give each selected position its place: ascending, and the first
+// `need` of the ties.
+template <bool kGlobal>
+__device__ void emit_candidates(const std::uint32_t* ck, const std::int32_t* cp, int m, int n,
+                                std::uint32_t t, int need, std::int32_t* out, std::uint32_t* bits,
+                                Shared& sh) {
+  const int tid = threadIdx.x, words = (n + 31) / 32;
+  std::uint32_t *gt = bits, *eq = bits + words;
+  for (int j = tid; j < 2 * words; j += kThreads) bits[j] = 0;
+  __syncthreads();
+  for (int i = tid; i < m; i += kThreads) {
+    const std::uint32_t key = list_load<kGlobal>(ck + i);
+    if (key < t) continue;
+    const int p = list_load<kGlobal>(cp + i);
+    atomicOr((key > t ? gt : eq) + (p >> 5), 1u << (p & 31));
+  }
+  __syncthreads();
+  const int per = (words + kThreads - 1) / kThreads;
+  const int w0 = min(tid * per, words), w1 = min(w0 + per, words);
+  int n_gt = 0, n_eq = 0;
+  for (int w = w0; w < w1; ++w) n_gt += __popc(gt[w]), n_eq += __popc(eq[w]);
+  int gt_before = 0, eq_before = 0;  // selected-or-not positions before the current one
+  BlockScan(sh.scan).ExclusiveSum(n_gt, gt_before);
+  __syncthreads();  // the scan's storage is reused
+  BlockScan(sh.scan).ExclusiveSum(n_eq, eq_before);
+  for (int w = w0; w < w1; ++w) {
+    std::uint32_t g = gt[w], e = eq_before < need ? eq[w] : 0u;  // ties past `need`: not taken
+    while (g | e) {
+      const int b = __ffs(g | e) - 1;
+      const std::uint32_t bit = 1u << b;
+      if (g & bit) {
+        out[gt_before + min(eq_before, need)] = 32 * w + b;
+        ++gt_before;
+      } else {
+        if (eq_before < need) out[gt_before + eq_before] = 32 * w + b;
+        ++eq_before;
+      }
+      g &= ~bit;
+      e &= ~bit;
+    }
+  }
+}
+
+// Keys less `lo` (no key below it): the radix digits of the finish start at the highest bit in
+// which the candidates differ. Every candidate is >= T and most lie just above it, so digits taken
+// from the top of the key would put nearly all of them in one bin of pass 1: one shared-memory
+// address for every atomic.
+template <class Src>
+struct Above {
+  Src src;
+  std::uint32_t lo;
+  __device__ int quads() const { return src.quads(); }
+  __device__ unsigned load(int q, std::uint32_t (&k)[4]) const {
+    const unsigned valid = src.load(q, k);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) k[e] -= lo;
+    return valid;
+  }
+};
+
+// The smallest and the largest of src's keys, in every thread.
+template <class Src>
+__device__ void key_range(const Src& src, std::uint32_t& lo, std::uint32_t& hi, Shared& sh) {
+  const int tid = threadIdx.x;
+  if (tid == 0) sh.lo = ~0u, sh.hi = 0u;
+  lo = ~0u, hi = 0u;
+#pragma unroll 1  // unrolled, it pushes topk_kernel past 64 registers (nvcc 13.0: spills)
+  for (int q = tid; q < src.quads(); q += kThreads) {
+    std::uint32_t k[4];
+    const unsigned valid = src.load(q, k);
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      if (valid >> e & 1u) lo = min(lo, k[e]), hi = max(hi, k[e]);
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    lo = min(lo, __shfl_xor_sync(kFull, lo, o));
+    hi = max(hi, __shfl_xor_sync(kFull, hi, o));
+  }
+  __syncthreads();  // sh.lo and sh.hi set
+  if (tid % 32 == 0) atomicMin(&sh.lo, lo), atomicMax(&sh.hi, hi);
+  __syncthreads();
+  lo = sh.lo, hi = sh.hi;
+}
+
+// Finishes a row of n from its c candidates (k <= c; every key of the row >= T among them): the
+// exact select over the candidates, then the ordered output. `smem` as for exact_row; the bitmaps
+// take its front, which must not overlap shared-memory candidates (smem_candidates).
+template <bool kGlobal>
+__device__ void finish_candidates(const std::uint32_t* ck, const std::int32_t* cp, int c, int n,
+                                  int k, std::int32_t* out, std::uint32_t* smem, Shared& sh) {
+  using Src = std::conditional_t<kGlobal, ListKeys, SmemKeys>;
+  Src src;
+  if constexpr (kGlobal)
+    src = ListKeys{ck, c};
+  else
+    src = SmemKeys{ck, c, 0};
+  std::uint32_t lo, hi;
+  key_range(src, lo, hi, sh);
+  std::uint32_t prefix = 0, mask = 0;
+  int remaining = k, count = 0;
+  const int top = hi == lo ? 0 : 32 - __clz(static_cast<int>(hi - lo));  // 0: all keys equal
+  select_passes(Above<Src>{src, lo}, top, prefix, mask, remaining, count,
+                reinterpret_cast<int*>(smem), sh);
+  emit_candidates<kGlobal>(ck, cp, c, n, lo + prefix, remaining, out, smem, sh);
+}
+
+// ---- One block per row ----
+
+// A long row by one block through the sampled threshold, candidates in shared memory (`cap` of
+// them, smem_candidates). Returns false, having written nothing to `out`, when they are fewer than
+// k or overflowed.
+__device__ bool sampled_row(const RowKeys& rk, int rank, int cap, int k, std::int32_t* out,
+                            std::uint32_t* smem, int stash_cap, Shared& sh) {
+  if (threadIdx.x == 0) sh.ncand = 0;  // before sample_threshold's barriers
+  rk.prefetch(0, rk.quads());
+  const std::uint32_t t =
+      sample_threshold(rk, rank, reinterpret_cast<int*>(smem), smem + kMaxBins, sh);
+  std::uint32_t* ck = smem + kMaxBins + stash_cap - 2 * cap;
+  std::int32_t* cp = reinterpret_cast<std::int32_t*>(ck + cap);
+  collect(rk, 0, rk.quads(), t, ck, cp, &sh.ncand, cap);
+  __syncthreads();
+  const int c = sh.ncand;  // exact_row rewrites it after its first barrier
+  if (c < k || c > cap) return false;
+  finish_candidates<false>(ck, cp, c, rk.n, k, out, smem, sh);
+  return true;
+}
+
+__global__ void __launch_bounds__(kThreads, 2)
+    topk_kernel(const float* logits, std::int32_t* indices, const std::int32_t* seq_lens, int s_q,
+                long long cap, int k, int stash_cap) {
+  extern __shared__ __align__(16) std::uint32_t smem_dyn[];
+  __shared__ Shared sh;
+  const int row = blockIdx.x;
+  const RowKeys rk = row_keys(logits, seq_lens, s_q, cap, row);
+  std::int32_t* out = indices + static_cast<long long>(row) * k;
+  if (rk.n <= k) return pad_short_row(rk.n, k, out);
+  if (4LL * rk.quads() > stash_cap) {  // a row that fits is read once anyway
+    const int cands = smem_candidates(rk.n, stash_cap);
+    const int rank = sample_rank(rk.n, k, cands, stash_cap);
+    if (rank > 0 && sampled_row(rk, rank, cands, k, out, smem_dyn, stash_cap, sh)) return;
+  }
+  exact_row(rk, k, out, smem_dyn, stash_cap, sh);
+}
+
+// ---- Several blocks per row ----
+
+// Every block of a row calls this once, after its last global write for the row; true in the block
+// that comes last. Each block's writes (atomics included) are fenced before it takes its ticket,
+// and the last block fences after taking it, so that it sees all of them (reading through L2).
+__device__ bool last_block(int* ticket, Shared& sh) {
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    sh.last = atomicAdd(ticket, 1) == static_cast<int>(gridDim.x) - 1;
+    __threadfence();
+  }
+  __syncthreads();
+  return sh.last;
+}
+
+// The last block of a row, after every chunk's candidates are in the row's list: finishes the row
+// from the list, or runs the exact path when it holds fewer than k or overflowed. Recomputes what
+// it needs from the launch's arguments rather than keeping it live through the chunk's pass.
+__device__ void wide_finish(const float* logits, std::int32_t* indices,
+                            const std::int32_t* seq_lens, int s_q, long long cap, int k, int* fill,
+                            std::uint32_t* cand_key, std::int32_t* cand_pos, int list_cap,
+                            int stash_cap, std::uint32_t* smem_dyn, Shared& sh) {
+  const int row = blockIdx.y, tid = threadIdx.x;
+  const RowKeys rk = row_keys(logits, seq_lens, s_q, cap, row);
+  std::int32_t* out = indices + static_cast<long long>(row) * k;
+  const std::uint32_t* ck = cand_key + static_cast<long long>(row) * list_cap;
+  const std::int32_t* cp = cand_pos + static_cast<long long>(row) * list_cap;
+  const int c = __ldcg(fill + row);
+  if (c < k || c > list_cap) return exact_row(rk, k, out, smem_dyn, stash_cap, sh);
+  const int cands = smem_candidates(rk.n, stash_cap);
+  if (c > cands) return finish_candidates<true>(ck, cp, c, rk.n, k, out, smem_dyn, sh);
+  // Into shared memory: one read of the list through L2, then the passes run there.
+  std::uint32_t* sk = smem_dyn + kMaxBins + stash_cap - 2 * cands;
+  std::int32_t* sp = reinterpret_cast<std::int32_t*>(sk + cands);
+#pragma unroll 2  // fully unrolled, it spills (nvcc 13.0)
+  for (int q = tid; q < c / 4; q += kThreads) {
+    reinterpret_cast<uint4*>(sk)[q] = __ldcg(reinterpret_cast<const uint4*>(ck) + q);
+    reinterpret_cast<int4*>(sp)[q] = __ldcg(reinterpret_cast<const int4*>(cp) + q);
+  }
+  for (int i = c / 4 * 4 + tid; i < c; i += kThreads)
+    sk[i] = __ldcg(ck + i), sp[i] = __ldcg(cp + i);
+  __syncthreads();
+  finish_candidates<false>(sk, sp, c, rk.n, k, out, smem_dyn, sh);
+}
+
+// Block (c, row) computes the row's T and appends the candidates of chunk c to the row's list
+// (`list_cap` entries, counted by fill[row]); the row's last block finishes the row from the list,
+// or runs the exact path when it holds fewer than k or overflowed. Rows not sampled are finished
+// by block 0 alone; rows with n <= k are padded by block 0. fill and tickets are zeroed before the
+// launch.
+__global__ void __launch_bounds__(kThreads, 2)
+    wide_topk(const float* logits, std::int32_t* indices, const std::int32_t* seq_lens, int s_q,
+              long long cap, int k, int chunk_quads, int* tickets, int* fill,
+              std::uint32_t* cand_key, std::int32_t* cand_pos, int list_cap, int stash_cap) {
+  extern __shared__ __align__(16) std::uint32_t smem_dyn[];
+  __shared__ Shared sh;
+  const int row = blockIdx.y;
+  const RowKeys rk = row_keys(logits, seq_lens, s_q, cap, row);
+  std::int32_t* out = indices + static_cast<long long>(row) * k;
+  if (rk.n <= k) {
+    if (blockIdx.x == 0) pad_short_row(rk.n, k, out);
+    return;
+  }
+  const int rank = sample_rank(rk.n, k, list_cap, stash_cap);
+  if (rank == 0) {
+    if (blockIdx.x == 0) exact_row(rk, k, out, smem_dyn, stash_cap, sh);
+    return;
+  }
+  std::uint32_t* ck = cand_key + static_cast<long long>(row) * list_cap;
+  std::int32_t* cp = cand_pos + static_cast<long long>(row) * list_cap;
+  const int qb = blockIdx.x * chunk_quads, qe = min(qb + chunk_quads, rk.quads());
+  if (qb < qe) {  // ragged rows: the chunks past a shorter row's end only take their ticket
+    rk.prefetch(qb, qe);
+    const std::uint32_t t =
+        sample_threshold(rk, rank, reinterpret_cast<int*>(smem_dyn), smem_dyn + kMaxBins, sh);
+    collect(rk, qb, qe, t, ck, cp, fill + row, list_cap);
+  }
+  if (!last_block(tickets + row, sh)) return;
+  wide_finish(logits, indices, seq_lens, s_q, cap, k, fill, cand_key, cand_pos, list_cap, stash_cap,
+              smem_dyn, sh);
+}
+
+// Several blocks per row pay for themselves when one block per row leaves SMs idle (fewer rows
+// than two blocks per SM: the one-block kernel runs two per SM) and rows are long: below ~16K
+// positions a row is a few microseconds' work for one block, less than the multi-block path's
+// fixed cost (a memset, the sample, the one-block finish after the last chunk). The finishing
+// block's two bitmaps over the row must fit in its shared stash.
+bool use_wide_path(long long rows, long long longest, int k, int sms, long long stash_cap) {
+  return rows < 2LL * sms && longest > 16384 && longest > k &&
+         2 * ((longest + 31) / 32) <= stash_cap;
+}
+
+// Shared memory of a kernel's static variables.
+int static_smem(const void* kernel) {
+  cudaFuncAttributes attr{};
+  CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));
+  return static_cast<int>(attr.sharedSizeBytes);
+}
+
+void set_dynamic_smem(const void* kernel, std::size_t smem) {
+  if (smem > 48 * 1024)
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    static_cast<int>(smem)));
+}
+
+std::size_t align16(std::size_t bytes) {
+  return (bytes + 15) / 16 * 16;
+}
+
+void topk_wide(Context& ctx, const TopkArgs& a, const std::int32_t* lens, int rows,
+               long long longest, std::size_t smem, int stash_cap) {
+  const Batch& bt = a.batch;
+  // Chunks: one wave of two blocks per SM over all rows, of at least 4096 positions each (each
+  // block reads the sample and selects its threshold first).
+  const long long quads = (longest + 6) / 4;  // of the longest row, at any alignment
+  const long long want = std::max(1, 2 * ctx.sms() / rows);
+  long long chunk_quads = std::max<long long>(1024, (quads + want - 1) / want);
+  chunk_quads = (chunk_quads + kThreads - 1) / kThreads * kThreads;
+  const long long chunks = (quads + chunk_quads - 1) / chunk_quads;
+  // Candidates per row: room for a quarter of the longest row and for at least 5k (twice the
+  // ~2.25k expected, which sample_rank requires), never more than the row; a multiple of 4.
+  const long long list_cap = (std::min(longest, std::max(longest / 4, 5LL * a.k)) + 3) / 4 * 4;
+
+  // Scratch: [tickets | fill counts] (zeroed per call), then the candidates' keys and positions.
+  const std::size_t r = static_cast<std::size_t>(rows);
+  const std::size_t zeroed = align16(sizeof(int) * 2 * r);
+  const std::size_t list_bytes = align16(sizeof(std::uint32_t) * r * list_cap);
+  char* ws = static_cast<char*>(ctx.scratch(zeroed + 2 * list_bytes, 2));
+  int* tickets = reinterpret_cast<int*>(ws);
+  int* fill = tickets + r;
+  auto* cand_key = reinterpret_cast<std::uint32_t*>(ws + zeroed);
+  auto* cand_pos = reinterpret_cast<std::int32_t*>(ws + zeroed + list_bytes);
+  CUDA_CHECK(cudaMemsetAsync(ws, 0, zeroed, ctx.stream()));
+
+  const dim3 grid(static_cast<unsigned>(chunks), static_cast<unsigned>(rows));
+  set_dynamic_smem(reinterpret_cast<const void*>(wide_topk), smem);
+  wide_topk<<<grid, kThreads, smem, ctx.stream()>>>(
+      a.logits, a.indices, lens, static_cast<int>(bt.s_q), bt.capacity, a.k,
+      static_cast<int>(chunk_quads), tickets, fill, cand_key, cand_pos, static_cast<int>(list_cap),
+      stash_cap);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void topk_sampled(Context& ctx, const TopkArgs& a) {
+  const Batch& bt = a.batch;
+  check_topk(bt, a.k);
+  if (!a.logits || !a.indices) throw OpError("cuda topk: logits and indices must not be null");
+  const std::int64_t rows = bt.query_rows();
+  if (rows > INT_MAX) throw OpError("cuda topk: more than 2^31 - 1 query rows");
+  const std::int64_t longest = *std::max_element(bt.seq_lens.begin(), bt.seq_lens.end());
+  if (longest > INT_MAX - (1 << 16))  // positions are computed in int, with a step of slack
+    throw OpError("cuda topk: seq_len = " + std::to_string(longest) +
+                  " exceeds the limit of 2^31 - 2^16");
+
+  // Shared memory: the histogram plus a stash for as many keys as leave room for a second block
+  // on the SM, and no more than the longest row needs. wide_topk has the same layout.
+  static const int static_bytes = std::max(static_smem(reinterpret_cast<const void*>(topk_kernel)),
+                                           static_smem(reinterpret_cast<const void*>(wide_topk)));
+  const cudaDeviceProp& pr = ctx.prop();
+  const long long budget =
+      std::min<long long>(static_cast<long long>(pr.sharedMemPerBlockOptin),
+                          static_cast<long long>(pr.sharedMemPerMultiprocessor / 2) -
+                              static_cast<long long>(pr.reservedSharedMemPerBlock)) -
+      static_bytes - kMaxBins * static_cast<long long>(sizeof(int));
+  const long long stash_cap =
+      std::max<long long>(0, std::min<long long>(budget / 4, longest + 8)) / 4 * 4;
+  const std::size_t smem = (kMaxBins + static_cast<std::size_t>(stash_cap)) * sizeof(std::uint32_t);
+  const std::int32_t* lens = ctx.seq_lens(bt);
+  if (use_wide_path(rows, longest, a.k, ctx.sms(), stash_cap))
+    return topk_wide(ctx, a, lens, static_cast<int>(rows), longest, smem,
+                     static_cast<int>(stash_cap));
+  set_dynamic_smem(reinterpret_cast<const void*>(topk_kernel), smem);
+  topk_kernel<<<static_cast<unsigned>(rows), kThreads, smem, ctx.stream()>>>(
+      a.logits, a.indices, lens, static_cast<int>(bt.s_q), bt.capacity, a.k,
+      static_cast<int>(stash_cap));
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace costcurve::cuda
