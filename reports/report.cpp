@@ -182,11 +182,31 @@ std::string k_axis() {
   return "set xlabel 'context position (K tokens)'\nset autoscale xfix\n";
 }
 
-// Room at the bottom for the provenance footer.
+// Room at the bottom for the provenance footer, and at the top for the title above the panels'
+// own titles (a single row of panels is short: it needs a larger share).
 std::string layout(int rows, int cols, const std::string& title) {
   return "set multiplot layout " + std::to_string(rows) + "," + std::to_string(cols) + " title " +
-         gq(title) + " margins 0.07,0.98," + (rows > 1 ? "0.08" : "0.14") +
-         ",0.90 spacing 0.08,0.12\n";
+         gq(title) + " margins 0.07,0.98," + (rows > 1 ? "0.08,0.90" : "0.14,0.86") +
+         " spacing 0.08,0.12\n";
+}
+
+// One colour per cost component, the same in every panel and report: gnuplot's own cycle has 8
+// colours, fewer than the components of a DSA breakdown, so two of them shared one.
+std::string component_colour(const std::string& name) {
+  static const std::pair<const char*, const char*> known[] = {{"dense_attention", "#e6c229"},
+                                                              {"sparse_attention", "#009e73"},
+                                                              {"indexer", "#d7301f"},
+                                                              {"topk", "#7b3294"},
+                                                              {"projections", "#56b4e9"},
+                                                              {"indexer_projections", "#0072b2"},
+                                                              {"moe", "#e69f00"},
+                                                              {"dense_ffn", "#404040"},
+                                                              {"lm_head", "#a6761d"},
+                                                              {"communication", "#cc79a7"}};
+  for (const auto& [n, c] : known)
+    if (name == n) return c;
+  static const char* spare[] = {"#8c564b", "#17becf", "#bcbd22", "#9edae5"};
+  return spare[std::hash<std::string>{}(name) % 4];
 }
 
 struct Plot {
@@ -313,8 +333,8 @@ int run_report(const ReportOptions& opt, std::ostream& out) {
       const std::string f = "'breakdown_" + id + "_" + std::to_string(k) + ".csv'";
       for (std::size_t p = parts.size(); p-- > 0;)
         b4 << (p + 1 == parts.size() ? "plot " : ", ") << f << " skip 1 using 1:" << p + 2
-           << (p == 0 ? ":(0)" : ":" + std::to_string(p + 1)) << " with filledcurves title "
-           << gq(parts[p]);
+           << (p == 0 ? ":(0)" : ":" + std::to_string(p + 1)) << " with filledcurves lc rgb '"
+           << component_colour(parts[p]) << "' title " << gq(parts[p]);
       b4 << "\n";
     }
     gp << two_terminals("breakdown_" + id, 1200, 800, b4.str(), footer);
