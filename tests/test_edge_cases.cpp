@@ -181,6 +181,17 @@ TEST_P(EdgeTest, TopkLongRowsWithSpecialValuesAndAdversarialSamples) {
   EXPECT_EQ(run_topk(*be, y, 2048), ref::topk(by, 2048, y.data()));
   std::fill(y.begin(), y.end(), 1.5f);
   EXPECT_EQ(run_topk(*be, y, 2048), ref::topk(by, 2048, y.data()));
+  // The CPU sample (256 runs of 16 positions, run r at 256 r for this length) sees 1000 large
+  // values and nothing else large: its threshold admits fewer than k keys. Then the runs hold the
+  // smallest values: every other key passes, more than the candidates kept. Both fall back to the
+  // exact select.
+  std::uniform_real_distribution<float> small(0, 1), mid(1, 2);
+  const auto sampled = [](std::size_t i) { return i % 256 < 16; };
+  for (std::size_t i = 0, big = 0; i < y.size(); ++i)
+    y[i] = sampled(i) && big < 1000 ? (++big, 100.0f) : small(g);
+  EXPECT_EQ(run_topk(*be, y, 2048), ref::topk(by, 2048, y.data()));
+  for (std::size_t i = 0; i < y.size(); ++i) y[i] = sampled(i) ? 0.0f : mid(g);
+  EXPECT_EQ(run_topk(*be, y, 2048), ref::topk(by, 2048, y.data()));
 }
 
 TEST_P(EdgeTest, IndexerPadsBeyondSequenceWithNegInfAndDefaultsScaleToOne) {
