@@ -8,6 +8,7 @@
 
 #include "harness/problem.hpp"
 #include "tests/test_util.hpp"
+#include "tests/validate_twice.hpp"
 
 namespace costcurve {
 namespace {
@@ -50,15 +51,7 @@ TEST_P(CudaPrefillTest, DeepSeekShapeMatchesFloat64Reference) {
                " (rerun with COSTCURVE_SEED=" + std::to_string(seed) + "), " + s.describe());
   auto p = make_problem(s, *be);
   p->setup(seed);
-  for (int round = 0; round < 2; ++round) {  // a second run must rewrite every output
-    p->run();
-    be->synchronize();
-    // The full-head case checks a sample of query tokens (always the first and the last).
-    const Validation v = p->validate(4e9);
-    EXPECT_TRUE(v.pass) << "round " << round << ": " << v.detail;
-    EXPECT_EQ(v.bad, 0);
-    p->poison();
-  }
+  test::expect_valid_twice(*p, *be, 4e9);  // the full-head case checks a sample of tokens
 }
 
 INSTANTIATE_TEST_SUITE_P(Cuda, CudaPrefillTest,

@@ -30,9 +30,14 @@ constexpr std::int32_t kPoison = std::numeric_limits<std::int32_t>::min();
 
 // Every test runs on both kernels: v2 (topk.cu, the default) and v3 (topk_sampled.cu, taken with
 // COSTCURVE_TOPK_SAMPLED=1 until it has passed here on an H100).
+// Each test draws its inputs from g, freshly seeded; a failure names the seed
+// (COSTCURVE_SEED reproduces it).
 class CudaTopk : public ::testing::TestWithParam<bool> {
 protected:
   test::ScopedEnv env_{"COSTCURVE_TOPK_SAMPLED", GetParam() ? "1" : "0"};
+  const std::uint64_t seed_ = test::fresh_seed();
+  ::testing::ScopedTrace trace_{__FILE__, __LINE__, "seed " + std::to_string(seed_)};
+  std::mt19937_64 g{seed_};
 };
 
 Batch batch(std::int64_t s_q, std::vector<std::int64_t> lens, std::int64_t capacity) {
@@ -94,9 +99,6 @@ void expect_reference(Backend& be, const Batch& b, int k, const std::vector<floa
 // runs twice: the per-call state (histograms, tickets, fill counts) must start clean every time.
 TEST_P(CudaTopk, FewLongRowsOfRandomLogits) {
   CUDA_TOPK_OR_SKIP(be);
-  const std::uint64_t seed = test::fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 g(seed);
   std::uniform_real_distribution<float> u(-50, 50);
   const Batch b = batch(2, {131072, 40001}, 131075);
   const auto quantised = logits(b, [&](auto, auto) { return std::round(u(g) * 64) / 64; });
@@ -115,9 +117,6 @@ TEST_P(CudaTopk, FewLongRowsOfRandomLogits) {
 // a crowded bucket (the one-block fallback), and rows that are all equal.
 TEST_P(CudaTopk, TiesStraddlingTheThreshold) {
   CUDA_TOPK_OR_SKIP(be);
-  const std::uint64_t seed = test::fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 g(seed);
   std::uniform_real_distribution<float> u(-1, 0);
   const Batch b = batch(2, {131072, 40001}, 131072);
   // Background below 0; 1000 positions of 0.75 and 3000 of 0.5 per row (some overlap): k = 2048
@@ -140,9 +139,6 @@ TEST_P(CudaTopk, TiesStraddlingTheThreshold) {
 // -0 equals +0.
 TEST_P(CudaTopk, NanAndSignedZeros) {
   CUDA_TOPK_OR_SKIP(be);
-  const std::uint64_t seed = test::fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 g(seed);
   std::uniform_real_distribution<float> neg(-5, -1), pos(1, 5), coin(0, 1);
   const Batch b = batch(2, {131072, 40001}, 131073);
   // Negatives with 1% NaN and some -inf; 1000 positives; 3000 zeros of either sign: k = 2048
@@ -170,9 +166,6 @@ TEST_P(CudaTopk, NanAndSignedZeros) {
 // Rows with fewer visible positions than k (and exactly k) are padded with -1, beside long rows.
 TEST_P(CudaTopk, RowsShorterThanKBesideLongRows) {
   CUDA_TOPK_OR_SKIP(be);
-  const std::uint64_t seed = test::fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 g(seed);
   std::uniform_real_distribution<float> u(-10, 10);
   const Batch b = batch(2, {131072, 1500, 2049, 2050, 70000}, 131072);
   const auto x = logits(b, [&](auto, auto) { return u(g); });
@@ -183,9 +176,6 @@ TEST_P(CudaTopk, RowsShorterThanKBesideLongRows) {
 // position), at odd alignments; past each row's end the buffer holds +inf.
 TEST_P(CudaTopk, VisibleLengthEndsMidChunk) {
   CUDA_TOPK_OR_SKIP(be);
-  const std::uint64_t seed = test::fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 g(seed);
   std::uniform_real_distribution<float> u(0, 1);
   const Batch b = batch(3, {65537, 99999, 131071, 17001, 16390}, 131077);
   const auto x = logits(b, [&](auto, auto) { return std::round(u(g) * 4096) / 4096; });
@@ -196,9 +186,6 @@ TEST_P(CudaTopk, VisibleLengthEndsMidChunk) {
 // both give the reference selection.
 TEST_P(CudaTopk, BothSidesOfTheRowCountRuleAgree) {
   CUDA_TOPK_OR_SKIP(be);
-  const std::uint64_t seed = test::fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 g(seed);
   std::uniform_real_distribution<float> u(-50, 50);
   const std::int64_t sms = be->info().threads;
   for (std::int64_t rows : {2 * sms - 1, 2 * sms}) {
@@ -235,9 +222,6 @@ std::vector<Batch> decode_and_prefill_shapes(Backend& be) {
 // largest of them and only r (< k) keys reach it, so every row falls back to the exact path.
 TEST_P(CudaTopk, SampledThresholdAboveTheKthKeyFallsBack) {
   CUDA_TOPK_OR_SKIP(be);
-  const std::uint64_t seed = test::fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 g(seed);
   std::uniform_real_distribution<float> low(-1, 0), high(5, 6);
   for (const Batch& b : decode_and_prefill_shapes(*be)) {
     std::vector<std::vector<bool>> hit;
@@ -254,9 +238,6 @@ TEST_P(CudaTopk, SampledThresholdAboveTheKthKeyFallsBack) {
 // multi-block kernel's global list still holds them).
 TEST_P(CudaTopk, LargeLogitsOnlyBetweenTheSamples) {
   CUDA_TOPK_OR_SKIP(be);
-  const std::uint64_t seed = test::fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 g(seed);
   std::uniform_real_distribution<float> low(-1, 0), high(5, 6), coin(0, 1);
   const int k = 2048;
   for (const Batch& b : decode_and_prefill_shapes(*be)) {
@@ -279,9 +260,6 @@ TEST_P(CudaTopk, LargeLogitsOnlyBetweenTheSamples) {
 // candidates); 40% of 128K and of ~40K: they overflow (exact path). All-equal rows overflow too.
 TEST_P(CudaTopk, TiesAtTheSampledThreshold) {
   CUDA_TOPK_OR_SKIP(be);
-  const std::uint64_t seed = test::fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 g(seed);
   std::uniform_real_distribution<float> low(-1, 0), high(5, 6), coin(0, 1);
   const auto shapes = decode_and_prefill_shapes(*be);
   auto with_ties = [&](const Batch& b, double share) {
@@ -308,9 +286,6 @@ TEST_P(CudaTopk, TiesAtTheSampledThreshold) {
 // that do not fit in shared memory and are too short to sample (the long exact path).
 TEST_P(CudaTopk, RowsJustAboveK) {
   CUDA_TOPK_OR_SKIP(be);
-  const std::uint64_t seed = test::fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 g(seed);
   std::uniform_real_distribution<float> u(-50, 50);
   auto quantised = [&](auto, auto) { return std::round(u(g) * 64) / 64; };
   const Batch few =
@@ -328,9 +303,6 @@ TEST_P(CudaTopk, RowsJustAboveK) {
 // k = 1 takes T's minimum rank.
 TEST_P(CudaTopk, PrefillShapedBatchOfLongRows) {
   CUDA_TOPK_OR_SKIP(be);
-  const std::uint64_t seed = test::fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 g(seed);
   std::uniform_real_distribution<float> u(-50, 50);
   const std::int64_t rows = 2 * be->info().threads + 5;
   const Batch b = batch(rows, {65536 + rows}, (65536 + rows) / 4 * 4 + 5);  // 1 mod 4
@@ -343,9 +315,6 @@ TEST_P(CudaTopk, PrefillShapedBatchOfLongRows) {
 // per row; run twice (the per-call counters must start clean), and at an odd capacity.
 TEST_P(CudaTopk, DecodeShapedBatch) {
   CUDA_TOPK_OR_SKIP(be);
-  const std::uint64_t seed = test::fresh_seed();
-  SCOPED_TRACE("seed " + std::to_string(seed));
-  std::mt19937_64 g(seed);
   std::uniform_real_distribution<float> u(-50, 50);
   auto quantised = [&](auto, auto) { return std::round(u(g) * 64) / 64; };
   const Batch b = batch(2, std::vector<std::int64_t>(32, 131072), 131072);

@@ -6,6 +6,7 @@
 
 #include "harness/problem.hpp"
 #include "tests/test_util.hpp"
+#include "tests/validate_twice.hpp"
 
 namespace costcurve {
 namespace {
@@ -184,14 +185,7 @@ TEST_P(KernelTest, MatchesFloat64Reference) {
                  << " yet";
   auto p = make_problem(tc.spec, *be);
   p->setup(seed);
-  for (int round = 0; round < 2; ++round) {  // a second run must rewrite every output
-    p->run();
-    be->synchronize();
-    const Validation v = p->validate();
-    EXPECT_TRUE(v.pass) << "round " << round << ": " << v.detail;
-    EXPECT_EQ(v.bad, 0);
-    p->poison();
-  }
+  test::expect_valid_twice(*p, *be);
 }
 
 // Long contexts validate a sample of query tokens: the last and first always, then random ones

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "harness/problem.hpp"
+#include "kernels/key_splits.hpp"
 
 namespace costcurve {
 namespace {
@@ -64,6 +65,32 @@ TEST(Shapes, UnknownBackendAndUnsupportedDtype) {
   auto p = make_problem(s, *be);
   p->setup(1);
   EXPECT_NE(error_of([&] { p->run(); }).find("f32 and bf16"), std::string::npos);
+}
+
+// The GPU kernels' key splits (no GPU needed): every split covers whole tiles, together they cover
+// the longest range, and the count fills the SMs' waves as evenly as it can.
+TEST(Shapes, KeySplitsCoverTheKeysAndFillTheWaves) {
+  for (long blocks : {1L, 2L, 64L, 100L, 128L, 131L, 132L, 133L, 512L, 5000L})
+    for (long keys : {1L, 63L, 64L, 511L, 5005L, 131072L})
+      for (long tile : {64L, 128L}) {
+        const KeySplits k = choose_key_splits(blocks, 132, keys, tile);
+        SCOPED_TRACE(std::to_string(blocks) + " blocks, " + std::to_string(keys) + " keys");
+        EXPECT_GE(k.splits, 1);
+        EXPECT_LE(k.splits, 256);
+        EXPECT_EQ(k.split_keys % tile, 0);
+        EXPECT_GE(k.splits * k.split_keys, keys);
+        EXPECT_LT((k.splits - 1) * k.split_keys, keys);  // no empty split
+        if (blocks >= 132 && blocks % 132 == 0) {
+          EXPECT_EQ(k.splits, 1);
+        }
+      }
+  // Two blocks (a 5-token chunk of two heads) over 5005 keys: 10 splits of 512, 20 blocks.
+  const KeySplits few = choose_key_splits(2, 132, 5005, 128);
+  EXPECT_EQ(few.splits, 10);
+  EXPECT_EQ(few.split_keys, 512);
+  // 64 blocks (decode B=32, s_q=2, one head group) over 128K keys: 33 splits make 2112 blocks,
+  // exactly 16 full waves of 132.
+  EXPECT_EQ(choose_key_splits(64, 132, 131072, 64).splits, 33);
 }
 
 TEST(Shapes, OpNamesRoundTrip) {

@@ -26,6 +26,7 @@
 #include "kernels/cuda/context.cuh"
 #include "kernels/cuda/mqa_wgmma.cuh"
 #include "kernels/cuda/sm90.cuh"
+#include "kernels/key_splits.hpp"
 
 namespace costcurve::cuda {
 namespace {
@@ -486,22 +487,10 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   long max_keys = idx ? top_k : 0;
   if (!idx)
     for (std::int64_t len : s.batch.seq_lens) max_keys = std::max<long>(max_keys, len);
-  // One block per SM (the kernel takes ~225 KB of shared memory). Split the keys into the number
-  // of parts that leaves the fewest SMs idle over the waves, ties to fewer (each split costs a
-  // merge), keeping >= 4 tiles per split. Measured on an H100: 128 blocks run as one wave rather
-  // than two half-length waves of 256 (sparse_decode B=32 218 -> 181 us).
+  // One block per SM (the kernel takes ~225 KB of shared memory).
   const long blocks = static_cast<long>((s.heads + kRows - 1) / kRows) * rows;
-  const long max_splits = std::max(1L, std::min(256L, (max_keys + 4 * kKeys - 1) / (4 * kKeys)));
-  long splits = 1;
-  double best = 1e300;
-  for (long n = 1; n <= max_splits; ++n) {
-    const double cost =
-        static_cast<double>((blocks * n + ctx.sms() - 1) / ctx.sms()) / n + (n > 1 ? 0.02 : 0.0);
-    if (cost < best - 1e-12) best = cost, splits = n;
-  }
-  long split_keys = (max_keys + splits - 1) / splits;
-  split_keys = std::max<long>(kKeys, (split_keys + kKeys - 1) / kKeys * kKeys);
-  splits = std::max(1L, (max_keys + split_keys - 1) / split_keys);
+  const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, kKeys);
+  const long splits = ks.splits, split_keys = ks.split_keys;
   p.splits = static_cast<int>(splits);
   p.split_keys = static_cast<int>(split_keys);
   if (splits > 1) {

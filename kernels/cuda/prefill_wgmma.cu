@@ -33,6 +33,7 @@
 #include "kernels/cuda/context.cuh"
 #include "kernels/cuda/mqa_wgmma.cuh"
 #include "kernels/cuda/sm90.cuh"
+#include "kernels/key_splits.hpp"
 
 namespace costcurve::cuda {
 namespace {
@@ -339,23 +340,11 @@ bool prefill_wgmma(Context& ctx, const DensePrefillArgs& a) {
   p.lse = a.lse;
   p.rows_total = rows * s.heads;
 
-  // One block per SM (~210 KB of shared memory). Split the keys into the number of parts that
-  // leaves the fewest SMs idle over the waves, ties to fewer (each split costs a merge), keeping
-  // >= 4 tiles per split, as the MQA kernel does.
+  // One block per SM (~210 KB of shared memory).
   const long long max_keys = *std::max_element(bt.seq_lens.begin(), bt.seq_lens.end());
   const long long blocks = (bt.s_q + kRows - 1) / kRows * bt.batch() * s.heads;
-  const long long max_splits =
-      std::max(1LL, std::min(256LL, (max_keys + 4 * kKeys - 1) / (4 * kKeys)));
-  long long splits = 1;
-  double best = 1e300;
-  for (long long n = 1; n <= max_splits; ++n) {
-    const double cost =
-        static_cast<double>((blocks * n + ctx.sms() - 1) / ctx.sms()) / n + (n > 1 ? 0.02 : 0.0);
-    if (cost < best - 1e-12) best = cost, splits = n;
-  }
-  long long split_keys = (max_keys + splits - 1) / splits;
-  split_keys = std::max<long long>(kKeys, (split_keys + kKeys - 1) / kKeys * kKeys);
-  splits = std::max(1LL, (max_keys + split_keys - 1) / split_keys);
+  const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, kKeys);
+  const long long splits = ks.splits, split_keys = ks.split_keys;
   p.splits = static_cast<int>(splits);
   p.split_keys = static_cast<int>(std::min<long long>(split_keys, INT_MAX - kKeys));
   if (splits > 1) {
