@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <set>
 #include <sstream>
 
@@ -43,9 +44,21 @@ int dtype_rank(Op op, DType t) {
   return t == DType::bf16 ? 0 : t == DType::f32 ? 1 : 2;
 }
 
+// The machine a results file was measured on, as a spec: its measured GEMM ceilings and copy
+// bandwidth in place of the datasheet's.
+HardwareSpec as_measured(const HardwareSpec& spec, const Ceilings& c) {
+  HardwareSpec h = spec;
+  h.f32_flops = c.peak_flops(DType::f32);
+  h.bf16_flops = c.peak_flops(DType::bf16);
+  h.fp8_flops = c.gemm_flops.count("fp8_e4m3") ? c.gemm_flops.at("fp8_e4m3") : 0;
+  h.memory_bandwidth = c.copy_bytes_per_s;
+  return h;
+}
+
 ComponentCurve extract(const std::vector<ResultsFile>& results, const char* component, Op op,
                        Phase phase, const ModelSpec& m, const DeploymentSpec& dep,
-                       const HardwareSpec& target, const std::optional<HardwareSpec>& from) {
+                       const HardwareSpec& target, const std::optional<HardwareSpec>& from,
+                       bool from_measured) {
   // Choose the batch, top-k and dtype first, then collect that series.
   const PointResult* best = nullptr;
   const ResultsFile* best_file = nullptr;
@@ -79,6 +92,11 @@ ComponentCurve extract(const std::vector<ResultsFile>& results, const char* comp
       series.push_back(&r);
   std::sort(series.begin(), series.end(),
             [](auto* a, auto* b) { return a->point.position < b->point.position; });
+  const bool measured = from && from_measured && best_file->has_ceilings &&
+                        best_file->ceilings.copy_bytes_per_s > 0 &&
+                        best_file->ceilings.peak_flops(DType::f32) > 0;
+  const std::optional<HardwareSpec> source =
+      measured ? std::optional(as_measured(*from, best_file->ceilings)) : from;
   for (const PointResult* r : series) {
     const double tokens = static_cast<double>(r->point.batch * r->point.s_q);
     // A prefill chunk's tokens sit at positions [L - s_q, L): its mean token is at L - (s_q-1)/2.
@@ -87,7 +105,7 @@ ComponentCurve extract(const std::vector<ResultsFile>& results, const char* comp
                          : static_cast<double>(r->point.position);
     double scale = 1;
     if (from) {
-      const double on_from = floor_on(*from, r->flops, r->bytes, r->point.dtype);
+      const double on_from = floor_on(*source, r->flops, r->bytes, r->point.dtype);
       const double on_target = floor_on(target, r->flops, r->bytes, compute_dtype(op, target));
       scale = on_from > 0 ? on_target / on_from : 1;
     }
@@ -105,7 +123,9 @@ ComponentCurve extract(const std::vector<ResultsFile>& results, const char* comp
   c.provenance = (analytic ? "" : "measured on ") + device + " (" +
                  std::string(dtype_name(key.dtype)) + ", batch " + std::to_string(key.batch) +
                  ", results " + best_file->scenario_name + " @ " + best_file->git_sha + ")";
-  if (from) c.provenance += ", projected from " + from->name + " to " + target.name;
+  if (from)
+    c.provenance += ", projected from " + from->name +
+                    (measured ? " (its measured ceilings)" : "") + " to " + target.name;
   return c;
 }
 
@@ -202,6 +222,47 @@ double weight_bytes_per_device(const ModelSpec& m, const PhaseDeployment& d) {
   return replicated / d.tensor_parallel + routed;  // fp8: one byte per weight
 }
 
+// What a projection rests on: the source machine's spec against the ceilings each results file
+// measured. A kernel keeps the fraction of the source's roofline it reached, so when the spec and
+// the measurement disagree by more than a quarter (a CPU spec measured on another host of the
+// machine class, say), the projected times carry that factor: a warning says so, unless the
+// projection starts from the measured ceilings.
+json projection_json(const std::vector<ResultsFile>& results, const HardwareSpec& from,
+                     const HardwareSpec& to, bool from_measured) {
+  json p = {{"from", from.name},
+            {"to", to.name},
+            {"from_ceilings", from_measured ? "measured" : "spec"},
+            {"checks", json::array()},
+            {"warnings", json::array()}};
+  for (const ResultsFile& f : results) {
+    if (!f.has_ceilings || f.backend == "analytic") continue;
+    const DType dt = f.ceilings.gemm_flops.count("bf16") ? DType::bf16 : DType::f32;
+    const double gemm = f.ceilings.peak_flops(dt), copy = f.ceilings.copy_bytes_per_s;
+    const std::string file = f.scenario_name + " @ " + f.git_sha;
+    p["checks"].push_back({{"results", file},
+                           {"dtype", dtype_name(dt)},
+                           {"gemm_measured", gemm},
+                           {"gemm_spec", from.flops(dt)},
+                           {"copy_measured", copy},
+                           {"copy_spec", from.memory_bandwidth}});
+    if (from_measured) continue;
+    const auto off = [](double measured, double spec) {
+      return spec > 0 && measured > 0 && (measured / spec < 0.75 || measured / spec > 1.25);
+    };
+    char buf[400];
+    if (off(gemm, from.flops(dt)) || off(copy, from.memory_bandwidth)) {
+      std::snprintf(buf, sizeof buf,
+                    "results %s measured %.3g FLOP/s (%s GEMM) and %.3g B/s (copy), the spec %s "
+                    "says %.3g and %.3g: projected times carry the difference "
+                    "(--from-ceilings projects from the measured ceilings)",
+                    file.c_str(), gemm, std::string(dtype_name(dt)).c_str(), copy,
+                    from.name.c_str(), from.flops(dt), from.memory_bandwidth);
+      p["warnings"].push_back(buf);
+    }
+  }
+  return p;
+}
+
 json compute_cost(const CostInputs& in, const CostOptions& opt) {
   if (in.results.empty()) throw InputError("no results files given");
   const PriceTier& price = in.pricing.tier(opt.tier.empty() ? in.pricing.default_tier : opt.tier);
@@ -233,7 +294,8 @@ json compute_cost(const CostInputs& in, const CostOptions& opt) {
                   {"date", price.date},
                   {"source", price.source}};
   out["deployment"] = in.deployment.name;
-  out["projection"] = project ? json{{"from", from->name}, {"to", hw.name}} : json(nullptr);
+  out["projection"] =
+      project ? projection_json(in.results, *from, hw, opt.from_measured_ceilings) : json(nullptr);
   out["non_attention_rates"] = {
       {"gemm_flops", rates.gemm_flops}, {"bandwidth", rates.bandwidth}, {"source", rates.source}};
   json& sources = out["results"] = json::array();
@@ -267,11 +329,12 @@ json compute_cost(const CostInputs& in, const CostOptions& opt) {
           phase == Phase::prefill ? in.deployment.prefill : in.deployment.decode;
       std::vector<ComponentCurve> cs;
       for (const Part& p : parts(m, phase))
-        cs.push_back(extract(in.results, p.component, p.op, phase, m, in.deployment, hw, from));
+        cs.push_back(extract(in.results, p.component, p.op, phase, m, in.deployment, hw, from,
+                             opt.from_measured_ceilings));
       std::optional<ComponentCurve> mha;
       if (m.attention == AttentionKind::dsa && phase == Phase::prefill) try {
           mha = extract(in.results, "dense_attention", Op::dense_prefill, phase, m, in.deployment,
-                        hw, from);
+                        hw, from, opt.from_measured_ceilings);
         } catch (const InputError&) {
           // No dense prefill measured: DSA prefill is priced with the sparse kernel throughout.
         }

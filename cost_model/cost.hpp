@@ -28,6 +28,10 @@ struct ComponentCurve {
 struct CostOptions {
   std::string tier;                         // empty: the pricing's default tier
   std::optional<HardwareSpec> measured_on;  // set: project from this machine to `hardware`
+  // Project from the ceilings each results file measured (GEMM per dtype, copy) rather than from
+  // measured_on's spec: for machines whose spec is itself a measurement of a machine class (the
+  // CPU entries), whose hosts differ from run to run.
+  bool from_measured_ceilings = false;
   std::int64_t max_position = 131072;
   std::int64_t step = 1024;                                     // output grid
   std::vector<std::pair<std::int64_t, std::int64_t>> requests;  // (input, output) lengths

@@ -128,6 +128,7 @@ struct CostArgs {
   std::string scenario;  // with --analytic
   double analytic = 0;   // efficiency of the analytic roofline; 0: use measured results
   std::int64_t max_position = 131072, step = 1024;
+  bool from_ceilings = false;
 };
 
 int cmd_cost(const CostArgs& a) {
@@ -174,6 +175,9 @@ int cmd_cost(const CostArgs& a) {
   in.deployment = load_deployment(resolve_spec(a.deployment, "deployments", a.specs));
   if (!a.measured_on.empty())
     opt.measured_on = load_hardware(resolve_spec(a.measured_on, "hardware", a.specs));
+  if (a.from_ceilings && a.measured_on.empty())
+    throw InputError("--from-ceilings changes a projection: give --measured-on too");
+  opt.from_measured_ceilings = a.from_ceilings;
   if (!a.calibrate.empty())
     opt.calibration = load_calibration(resolve_spec(a.calibrate, "calibration", a.specs));
   opt.tier = a.tier;
@@ -195,6 +199,9 @@ int cmd_cost(const CostArgs& a) {
     opt.requests.emplace_back(i, o);
   }
   const nlohmann::json cost = compute_cost(in, opt);
+  if (cost["projection"].is_object())
+    for (const auto& w : cost["projection"]["warnings"])
+      std::cerr << "costcurve cost: warning: " << w.get<std::string>() << "\n";
   const std::string text = cost.dump(1) + "\n";
   if (a.out.empty())
     std::cout << text;
@@ -338,7 +345,13 @@ int main(int argc, char** argv) {
       ->required();
   cost->add_option("--measured-on", cost_args.measured_on,
                    "Hardware the results were measured on; when it differs from --hardware, each "
-                   "component is projected by the ratio of its roofline floors");
+                   "component is projected by the ratio of its roofline floors (a kernel keeps "
+                   "the fraction of the roofline it reached); warns where the results' measured "
+                   "ceilings differ from this spec by more than a quarter");
+  cost->add_flag("--from-ceilings", cost_args.from_ceilings,
+                 "Project from the ceilings the results measured (GEMM, copy) instead of "
+                 "--measured-on's spec numbers: for machines whose spec is itself a measurement of "
+                 "a machine class, such as the CPU entries, when this host differs from it");
   cost->add_option("--request", cost_args.requests,
                    "Also price a request of INPUT:OUTPUT tokens (repeatable), e.g. 32768:1024");
   cost->add_option("--calibrate", cost_args.calibrate,

@@ -18,10 +18,10 @@ namespace costcurve {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string safe_label(const std::string& s) {
+std::string safe_label(const std::string& s, std::size_t max_chars) {
   std::string out;
   for (unsigned char c : s) {
-    if (out.size() >= 120) break;
+    if (out.size() >= max_chars) break;
     bool ok = std::isalnum(c) || std::string_view(" .,:;()/+=%$-_").find(static_cast<char>(c)) !=
                                      std::string_view::npos;
     // No name directly followed by '(': nothing that reads as a call, e.g. system(...).
@@ -73,6 +73,7 @@ struct Curve {
 };
 struct CostFile {
   std::string label, label_short, hardware, tier, projection;
+  std::vector<std::string> warnings;  // the projection's, e.g. a spec its measurement disputes
   double price = 0;
   std::vector<Curve> curves;
   json crossovers, ratios, calibration, requests;
@@ -105,9 +106,19 @@ CostFile load_cost(const fs::path& file) {
   c.hardware = field(hw, "display_name", o, "$.hardware", vt::string);
   c.tier = field(price, "tier", o, "$.price", vt::string);
   c.price = field(price, "usd_per_hour", o, "$.price", vt::number_float);
-  if (j.contains("projection") && !j["projection"].is_null())
-    c.projection =
-        field(field(j, "projection", o, "$", vt::object), "from", o, "$.projection", vt::string);
+  if (j.contains("projection") && !j["projection"].is_null()) {
+    const json& pj = field(j, "projection", o, "$", vt::object);
+    c.projection = field(pj, "from", o, "$.projection", vt::string);
+    if (pj.contains("warnings")) {  // absent from files written before it existed
+      const json& w = field(pj, "warnings", o, "$.projection", vt::array);
+      for (std::size_t i = 0; i < w.size(); ++i) {
+        if (!w[i].is_string())
+          input_error(o, "$.projection.warnings[" + std::to_string(i) + "]",
+                      "expected a string, got " + describe_value(w[i]));
+        c.warnings.push_back(w[i].get<std::string>());
+      }
+    }
+  }
   c.label = c.hardware + " at $" + fmt(c.price, 3) + "/h" +
             (c.projection.empty() ? "" : " (projected from " + c.projection + ")");
   c.label_short = field(hw, "name", o, "$.hardware", vt::string).get<std::string>() + " at $" +
@@ -571,6 +582,10 @@ int run_report(const ReportOptions& opt, std::ostream& out) {
     html << "</table>";
     md << "\n";
     html << "<ul>";
+    for (const std::string& w : c.warnings) {
+      md << "- **warning**: " << safe_label(w, 1000) << "\n";
+      html << "<li><b>warning</b>: " << html_escape(w) << "</li>";
+    }
     for (const auto& [k, v] : c.crossovers.items()) {
       const json pos = v.is_object() ? v.value("position", json()) : json();
       const std::string where =

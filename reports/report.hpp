@@ -27,8 +27,8 @@ int run_report(const ReportOptions& opt, std::ostream& out);
 
 // What a label from an input file may contain in a gnuplot script or HTML: letters, digits, space
 // and . , : ; ( ) / + = % $ - _ ; anything else becomes '?', and so does a '(' right after a
-// letter, digit or '_' (no "system(" survives). At most 120 characters.
-std::string safe_label(const std::string& s);
+// letter, digit or '_' (no "system(" survives). At most max_chars characters.
+std::string safe_label(const std::string& s, std::size_t max_chars = 120);
 // & < > " ' as entities; control characters other than white space as '?'.
 std::string html_escape(const std::string& s);
 

@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <numbers>
 #include <random>
 #include <regex>
@@ -534,8 +536,11 @@ TEST(Compare, PooledBaselineRunsAbsorbOneLuckyProcess) {
 }
 
 TEST(Compare, ShippedResultsFile) {
-  // The measured sweep against itself, and against itself 20% slower: most of its points have 3
-  // repetitions, which the U test cannot flag; those with 5 or more on both sides are flagged.
+  // The measured sweep against itself, and against itself 20% slower. A point with 3 repetitions
+  // can never be flagged by the U test; one with 5 or more is flagged whenever 20% separates its
+  // samples (the slowest original faster than the fastest slowed one). Shared-VM noise can make a
+  // point's spread wider than that (seen: 5.5 and 9.5 ms in one point): such points may go either
+  // way.
   const fs::path dir = COSTCURVE_SOURCE_DIR "/results";
   fs::path file;
   if (fs::is_directory(dir))
@@ -556,14 +561,23 @@ TEST(Compare, ShippedResultsFile) {
   for (PointResult& p : slower.points)
     for (double& s : p.samples_s) s *= 1.2;
   const CompareReport r = compare_results(f, slower, CompareOptions{});
+  std::map<std::string, bool> separated;
+  for (const PointResult& p : f.points)
+    if (!p.samples_s.empty()) {
+      const auto [lo, hi] = std::minmax_element(p.samples_s.begin(), p.samples_s.end());
+      separated[p.name] = *hi < 1.2 * *lo;
+    }
+  int checked = 0;
   for (const PointVerdict& v : r.points) {
     const int n = std::min(v.n_base, v.n_current);
-    if (n >= 5) {
+    if (n >= 5 && separated[v.name]) {
       EXPECT_TRUE(v.regression) << v.name;
+      ++checked;
     } else if (n <= 3) {
       EXPECT_FALSE(v.regression) << v.name;
     }
   }
+  EXPECT_GT(checked, 0) << "no point of " << file << " is tight enough to test detection";
 }
 
 }  // namespace

@@ -269,6 +269,45 @@ TEST(Cost, TheFirstOfEquallyGoodFilesSuppliesAComponent) {
   EXPECT_TRUE(named);
 }
 
+// A projection keeps each kernel's fraction of the source machine's roofline. From the spec, a
+// host whose measured ceilings differ from it by more than a quarter draws a warning; from the
+// measured ceilings (--from-ceilings), a host twice as fast as its spec projects attention twice
+// as slow onto a machine of the spec's numbers, since it reached half the fraction.
+TEST(Cost, ProjectionFromTheMeasuredCeilingsOrWithAWarning) {
+  CostInputs in = inputs();
+  in.results[0].ceilings.gemm_flops["f32"] = in.hardware.f32_flops;
+  in.results[0].ceilings.copy_bytes_per_s = in.hardware.memory_bandwidth;
+  CostOptions o = grid();
+  HardwareSpec twin = in.hardware;
+  twin.name = "test-hw-twin";
+  o.measured_on = twin;
+  const json spec = compute_cost(in, o);
+  EXPECT_TRUE(spec["projection"]["warnings"].empty());
+  EXPECT_EQ(spec["projection"]["from_ceilings"], "spec");
+  o.from_measured_ceilings = true;
+  const json same = compute_cost(in, o);  // measured = spec: the same projection
+  const auto attention = [](const json& c) {
+    return row(c, "d", "decode", 4000)["breakdown_usd_per_mtok"]["dense_attention"].get<double>();
+  };
+  EXPECT_NEAR(attention(same), attention(spec), 1e-12 * attention(spec));
+
+  in.results[0].ceilings.gemm_flops["f32"] = 2 * in.hardware.f32_flops;  // a faster host
+  o.from_measured_ceilings = false;
+  const json warned = compute_cost(in, o);
+  ASSERT_EQ(warned["projection"]["warnings"].size(), 1u);
+  EXPECT_NE(warned["projection"]["warnings"][0].get<std::string>().find("--from-ceilings"),
+            std::string::npos);
+  EXPECT_NEAR(attention(warned), attention(spec), 1e-12 * attention(spec));
+  o.from_measured_ceilings = true;
+  const json measured = compute_cost(in, o);
+  EXPECT_TRUE(measured["projection"]["warnings"].empty());
+  EXPECT_NEAR(attention(measured), 2 * attention(spec), 1e-9 * attention(spec));
+  bool named = false;
+  for (const json& c : measured["components"])
+    named |= c["provenance"].get<std::string>().find("its measured ceilings") != std::string::npos;
+  EXPECT_TRUE(named);
+}
+
 TEST(Cost, RequestsSumTheCurves) {
   CostOptions o = grid();
   o.requests = {{1000, 10}};

@@ -36,6 +36,9 @@ if [ "$backend" = cpu ]; then
   here=cpu-epyc-2core
   price=cpu-epyc-2core
   deployment=single-cpu
+  # The CPU spec is one measurement of a machine class whose hosts differ (copy bandwidth 47-97
+  # GB/s seen): project from what this run measured.
+  from_ceilings=--from-ceilings
 else
   out="results/gpu.$(hostname -s).$sha"
   for s in deepseek-v3.1-terminus deepseek-v3.2; do
@@ -45,6 +48,7 @@ else
   here=${HARDWARE:-h100-sxm}
   price=${PRICE:-h100}
   deployment=deepseek-h800
+  from_ceilings=""
 fi
 
 # Price the curves on this machine, then project them to DeepSeek's H800 deployment.
@@ -53,7 +57,7 @@ fi
   --request 32768:1024 --out "$out.cost.json" --csv "$out.cost.csv"
 # shellcheck disable=SC2086
 ./build/costcurve cost $results --hardware h800-sxm --price h800 --deployment deepseek-h800 \
-  --measured-on "$here" --calibrate deepseek-v3-h800-2025-02 --request 32768:1024 \
+  --measured-on "$here" $from_ceilings --calibrate deepseek-v3-h800-2025-02 --request 32768:1024 \
   --out "$out.h800.cost.json" --csv "$out.h800.cost.csv"
 # shellcheck disable=SC2086
 ./build/costcurve report $results --cost "$out.cost.json" --cost "$out.h800.cost.json" \
