@@ -12,6 +12,11 @@
 # counts each kernel's matrix, spill and barrier instructions (logs/sass.txt), both for kernel work.
 # SCENARIOS (default: both DeepSeek sweeps) and SWEEP_FILTER (a sweep --filter regex) narrow the
 # sweep stage; a filtered sweep writes <scenario>.<RESULTS_TAG or filtered>.json.
+# ab (not in the default list): the points AB_FILTER selects (default 'dense_prefill|topk') swept
+# with the default kernels (<scenario>.ab-base.json), then with AB_ENV set (default: the opt-in
+# kernels, COSTCURVE_PREFILL_WGMMA=1 COSTCURVE_TOPK_SAMPLED=1; <scenario>.ab-optin.json), and
+# `costcurve compare` of the two (logs/ab-<scenario>.md): before and after on one card, one call.
+# BACKEND (default cuda) lets the stages run on a CPU, to check this script.
 # BUDGET_S (default 560): the sweeps stop cleanly before the run has taken this many seconds; a
 # sweep cut short resumes next time from results/$RESULTS_NAME/, where the partial results of an
 # earlier run are looked for (copy them there and run again).
@@ -33,7 +38,10 @@ summary="$out/summary.txt"
 say() { echo "$*" | tee -a "$summary"; }
 has() { case " $stages " in *" $1 "*) return 0 ;; esac; return 1; }
 left() { echo $((budget - ($(date +%s) - start))); }
+# Points of a results file with the given status (0 when the file is missing).
+count() { n=$(grep -cE "\"status\": \"$1\"" "$2" 2>/dev/null) || true; echo "${n:-0}"; }
 bin=build-gpu
+backend=${BACKEND:-cuda}
 
 {
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,clocks.max.sm,power.limit,temperature.gpu --format=csv
@@ -132,10 +140,39 @@ if has sweep; then
     fi
     # SIGINT first: the sweep finishes the file it is writing; every finished point is kept.
     # shellcheck disable=SC2086
-    timeout -s INT -k 15 "$t" ./$bin/costcurve sweep "scenarios/$s.json" --backend cuda $filter \
+    timeout -s INT -k 15 "$t" ./$bin/costcurve sweep "scenarios/$s.json" --backend "$backend" $filter \
       --out "$dst" --resume >"$out/logs/sweep-$s.log" 2>&1 && st=done || st="stopped (exit $?)"
-    say "sweep $s: $st; $(grep -cE '"status": "ok"' "$dst" 2>/dev/null || echo 0) points ok"
+    say "sweep $s: $st; $(count ok "$dst") points ok"
     tail -3 "$out/logs/sweep-$s.log" | tee -a "$summary"
+  done
+fi
+
+if has ab; then
+  ab_filter=${AB_FILTER:-dense_prefill|topk}
+  ab_env=${AB_ENV:-COSTCURVE_PREFILL_WGMMA=1 COSTCURVE_TOPK_SAMPLED=1}
+  for s in $scenarios; do
+    for side in base optin; do
+      t=$(left)
+      if [ "$t" -le 20 ]; then
+        say "ab $s $side: no time left"
+        continue
+      fi
+      dst="$out/$s.ab-$side.json"
+      run_env=""
+      [ "$side" = optin ] && run_env=$ab_env
+      # shellcheck disable=SC2086
+      timeout -s INT -k 15 "$t" env $run_env ./$bin/costcurve sweep "scenarios/$s.json" \
+        --backend "$backend" --filter "$ab_filter" --out "$dst" \
+        >"$out/logs/ab-$s-$side.log" 2>&1 && st=done || st="stopped (exit $?)"
+      say "ab $s $side ($run_env): $st; $(count ok "$dst") points ok, $(count failed "$dst") failed"
+    done
+    if [ -f "$out/$s.ab-base.json" ] && [ -f "$out/$s.ab-optin.json" ]; then
+      # Exit 1 means the opt-in side was slower somewhere: reported, not a failure of this run.
+      ./$bin/costcurve compare "$out/$s.ab-base.json" "$out/$s.ab-optin.json" \
+        --markdown "$out/logs/ab-$s.md" >"$out/logs/ab-$s.txt" 2>&1 || true
+      cat "$out/logs/ab-$s.md" >>"$summary" 2>/dev/null || true
+      grep -E "^\|" "$out/logs/ab-$s.md" 2>/dev/null | head -30 || true
+    fi
   done
 fi
 
