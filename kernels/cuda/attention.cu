@@ -14,9 +14,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
-#include <string_view>
 
 #include "kernels/cuda/context.cuh"
 #include "kernels/cuda/mqa_wgmma.cuh"
@@ -548,21 +546,13 @@ void combine_splits(Context& ctx, const float* part_o, const float* part_lse, in
 // Hopper path for DeepSeek's 192/128 heads (prefill_wgmma.cu); false where it does not apply.
 bool prefill_wgmma(Context& ctx, const DensePrefillArgs& a);
 
-// The wgmma prefill kernel has not yet run on a GPU (kernels/cuda/NOTES.md, dense_prefill v5): it
-// is taken only when COSTCURVE_PREFILL_WGMMA=1, so that sweeps keep the validated kernel until
-// tests/test_cuda_prefill.cpp has passed on an H100. Read on every call: tests switch it.
-namespace {
-bool prefill_wgmma_enabled() {
-  const char* v = std::getenv("COSTCURVE_PREFILL_WGMMA");
-  return v && std::string_view(v) == "1";
-}
-}  // namespace
-
 void dense_prefill(Context& ctx, const DensePrefillArgs& a) {
   const DensePrefillShape& s = a.shape;
   check(s);
   require_bf16(s.dtype, "dense_prefill");
-  if (prefill_wgmma_enabled() && prefill_wgmma(ctx, a)) return;
+  // Not yet run on a GPU (NOTES.md, dense_prefill v5): sweeps keep the validated kernel until
+  // tests/test_cuda_prefill.cpp has passed on an H100.
+  if (opted_in("COSTCURVE_PREFILL_WGMMA") && prefill_wgmma(ctx, a)) return;
   if (s.d_qk > kPrefillDqk || s.d_v > kPrefillDv)
     throw OpError("cuda dense_prefill: d_qk <= " + std::to_string(kPrefillDqk) +
                   " and d_v <= " + std::to_string(kPrefillDv) + " (got " + std::to_string(s.d_qk) +

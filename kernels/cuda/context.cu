@@ -1,5 +1,7 @@
 #include <algorithm>
+#include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "kernels/cuda/context.cuh"
 
@@ -53,6 +55,11 @@ const std::int32_t* Context::seq_lens(const Batch& b) {
                         cudaMemcpyHostToDevice));
   lens_host_ = std::move(lens);
   return lens_dev_;
+}
+
+bool opted_in(const char* name) {
+  const char* v = std::getenv(name);
+  return v && std::string_view(v) == "1";
 }
 
 }  // namespace costcurve::cuda

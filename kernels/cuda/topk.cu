@@ -34,10 +34,8 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
-#include <cstdlib>
 #include <cub/block/block_scan.cuh>
 #include <string>
-#include <string_view>
 
 #include "kernels/cuda/context.cuh"
 
@@ -677,8 +675,7 @@ void topk_wide(Context& ctx, const TopkArgs& a, const std::int32_t* lens, int ro
 void topk_sampled(Context& ctx, const TopkArgs& a);
 
 void topk(Context& ctx, const TopkArgs& a) {
-  if (const char* v = std::getenv("COSTCURVE_TOPK_SAMPLED"); v && std::string_view(v) == "1")
-    return topk_sampled(ctx, a);
+  if (opted_in("COSTCURVE_TOPK_SAMPLED")) return topk_sampled(ctx, a);
   const Batch& bt = a.batch;
   check_topk(bt, a.k);
   if (!a.logits || !a.indices) throw OpError("cuda topk: logits and indices must not be null");
