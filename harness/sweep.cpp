@@ -15,12 +15,16 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "harness/build_info.hpp"
 #include "harness/progress.hpp"
 #include "harness/results.hpp"
 #include "harness/shard.hpp"
+
+extern char** environ;
 
 namespace costcurve {
 namespace {
@@ -289,6 +293,21 @@ nlohmann::json sweep_context(const BackendInfo& info, int threads) {
   c["cache_bytes"] = info.cache_bytes;
   c["threads"] = threads;
   c["memory_total_bytes"] = info.memory_total;
+  // Variables that pick a kernel other than the default (COSTCURVE_PREFILL_PORTABLE, ...): two
+  // files of one build measure different code when these differ.
+  nlohmann::json env = nlohmann::json::object();
+  for (char** e = environ; *e; ++e) {
+    const std::string_view kv(*e);
+    const auto eq = kv.find('=');
+    if (kv.starts_with("COSTCURVE_") && eq != std::string_view::npos &&
+        !kv.starts_with("COSTCURVE_SEED=") && !kv.starts_with("COSTCURVE_GIT_SHA=")) {
+      std::string v(kv.substr(eq + 1));  // printable ASCII only: the JSON writer rejects bad UTF-8
+      for (char& ch : v)
+        if (ch < 0x20 || ch > 0x7e) ch = '?';
+      env[std::string(kv.substr(0, eq))] = v;
+    }
+  }
+  c["kernel_env"] = std::move(env);
   return c;
 }
 

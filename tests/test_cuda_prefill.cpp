@@ -1,6 +1,7 @@
-// The CUDA dense prefill at DeepSeek's MHA shape (192-dim q.k, 128-dim values, bf16), on both of
-// its kernels: the warpgroup-MMA kernel for Hopper (kernels/cuda/prefill_wgmma.cu, taken only with
-// COSTCURVE_PREFILL_WGMMA=1 until it has passed here on an H100) and the portable mma.sync kernel.
+// The CUDA dense prefill at DeepSeek's MHA shape (192-dim q.k, 128-dim values, bf16), on each of
+// its kernels: the warpgroup-MMA kernel for Hopper (kernels/cuda/prefill_wgmma.cu), its variant
+// with intra-warpgroup overlap (COSTCURVE_PREFILL_OVERLAP=1), and the portable mma.sync kernel
+// (COSTCURVE_PREFILL_PORTABLE=1; the only one on other GPUs).
 // Shapes: query tiles of 128 rows with a partial last one, diagonals that cross key tiles, ragged
 // batches whose sequences share a query tile's TMA box, key ranges split across blocks, and the
 // full 128 heads. Outputs are poisoned before each run. Skips without a GPU.
@@ -35,12 +36,15 @@ std::vector<PrefillCase> cases() {
   };
 }
 
-class CudaPrefillTest : public ::testing::TestWithParam<std::tuple<bool, PrefillCase>> {};
+enum class Kernel { wgmma, overlap, mma };
+
+class CudaPrefillTest : public ::testing::TestWithParam<std::tuple<Kernel, PrefillCase>> {};
 
 TEST_P(CudaPrefillTest, DeepSeekShapeMatchesFloat64Reference) {
-  const auto& [wgmma, tc] = GetParam();
+  const auto& [kernel, tc] = GetParam();
   COSTCURVE_BACKEND_OR_SKIP(be, "cuda");
-  test::ScopedEnv env("COSTCURVE_PREFILL_WGMMA", wgmma ? "1" : "0");
+  test::ScopedEnv portable("COSTCURVE_PREFILL_PORTABLE", kernel == Kernel::mma ? "1" : "0");
+  test::ScopedEnv overlap("COSTCURVE_PREFILL_OVERLAP", kernel == Kernel::overlap ? "1" : "0");
   ProblemSpec s;
   s.op = Op::dense_prefill;
   s.batch = tc.batch;
@@ -54,12 +58,19 @@ TEST_P(CudaPrefillTest, DeepSeekShapeMatchesFloat64Reference) {
   test::expect_valid_twice(*p, *be, 4e9);  // the full-head case checks a sample of tokens
 }
 
+std::string case_name(const ::testing::TestParamInfo<std::tuple<Kernel, PrefillCase>>& p) {
+  const Kernel k = std::get<0>(p.param);
+  return std::string(k == Kernel::wgmma     ? "wgmma_"
+                     : k == Kernel::overlap ? "overlap_"
+                                            : "mma_") +
+         std::get<1>(p.param).name;
+}
+
 INSTANTIATE_TEST_SUITE_P(Cuda, CudaPrefillTest,
-                         ::testing::Combine(::testing::Bool(), ::testing::ValuesIn(cases())),
-                         [](const auto& p) {
-                           return std::string(std::get<0>(p.param) ? "wgmma_" : "mma_") +
-                                  std::get<1>(p.param).name;
-                         });
+                         ::testing::Combine(::testing::Values(Kernel::wgmma, Kernel::overlap,
+                                                              Kernel::mma),
+                                            ::testing::ValuesIn(cases())),
+                         case_name);
 
 }  // namespace
 }  // namespace costcurve

@@ -28,13 +28,10 @@ constexpr std::int32_t kPoison = std::numeric_limits<std::int32_t>::min();
 
 #define CUDA_TOPK_OR_SKIP(var) COSTCURVE_BACKEND_WITH_OP_OR_SKIP(var, "cuda", Op::topk)
 
-// Every test runs on both kernels: v2 (topk.cu, the default) and v3 (topk_sampled.cu, taken with
-// COSTCURVE_TOPK_SAMPLED=1 until it has passed here on an H100).
 // Each test draws its inputs from g, freshly seeded; a failure names the seed
 // (COSTCURVE_SEED reproduces it).
-class CudaTopk : public ::testing::TestWithParam<bool> {
+class CudaTopk : public ::testing::Test {
 protected:
-  test::ScopedEnv env_{"COSTCURVE_TOPK_SAMPLED", GetParam() ? "1" : "0"};
   const std::uint64_t seed_ = test::fresh_seed();
   ::testing::ScopedTrace trace_{__FILE__, __LINE__, "seed " + std::to_string(seed_)};
   std::mt19937_64 g{seed_};
@@ -97,7 +94,7 @@ void expect_reference(Backend& be, const Batch& b, int k, const std::vector<floa
 // Four rows: 128K and ~40K positions, s_q = 2; an odd capacity puts the rows at every 4-byte
 // alignment. Quantised logits (as the benchmark's) tie often; continuous ones rarely. Each call
 // runs twice: the per-call state (histograms, tickets, fill counts) must start clean every time.
-TEST_P(CudaTopk, FewLongRowsOfRandomLogits) {
+TEST_F(CudaTopk, FewLongRowsOfRandomLogits) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> u(-50, 50);
   const Batch b = batch(2, {131072, 40001}, 131075);
@@ -115,7 +112,7 @@ TEST_P(CudaTopk, FewLongRowsOfRandomLogits) {
 
 // Many equal logits across the threshold, with few candidates (the multi-block finish) and with
 // a crowded bucket (the one-block fallback), and rows that are all equal.
-TEST_P(CudaTopk, TiesStraddlingTheThreshold) {
+TEST_F(CudaTopk, TiesStraddlingTheThreshold) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> u(-1, 0);
   const Batch b = batch(2, {131072, 40001}, 131072);
@@ -137,7 +134,7 @@ TEST_P(CudaTopk, TiesStraddlingTheThreshold) {
 
 // NaN ranks below every number (-inf included) and ties among NaNs go to the lowest positions;
 // -0 equals +0.
-TEST_P(CudaTopk, NanAndSignedZeros) {
+TEST_F(CudaTopk, NanAndSignedZeros) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> neg(-5, -1), pos(1, 5), coin(0, 1);
   const Batch b = batch(2, {131072, 40001}, 131073);
@@ -164,7 +161,7 @@ TEST_P(CudaTopk, NanAndSignedZeros) {
 }
 
 // Rows with fewer visible positions than k (and exactly k) are padded with -1, beside long rows.
-TEST_P(CudaTopk, RowsShorterThanKBesideLongRows) {
+TEST_F(CudaTopk, RowsShorterThanKBesideLongRows) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> u(-10, 10);
   const Batch b = batch(2, {131072, 1500, 2049, 2050, 70000}, 131072);
@@ -174,7 +171,7 @@ TEST_P(CudaTopk, RowsShorterThanKBesideLongRows) {
 
 // Ragged rows whose ends fall inside a chunk (and s_q = 3: neighbouring rows differ by one
 // position), at odd alignments; past each row's end the buffer holds +inf.
-TEST_P(CudaTopk, VisibleLengthEndsMidChunk) {
+TEST_F(CudaTopk, VisibleLengthEndsMidChunk) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> u(0, 1);
   const Batch b = batch(3, {65537, 99999, 131071, 17001, 16390}, 131077);
@@ -184,7 +181,7 @@ TEST_P(CudaTopk, VisibleLengthEndsMidChunk) {
 
 // At the rule's edge: 2 x SMs - 1 rows take the multi-block path, 2 x SMs the one-block path;
 // both give the reference selection.
-TEST_P(CudaTopk, BothSidesOfTheRowCountRuleAgree) {
+TEST_F(CudaTopk, BothSidesOfTheRowCountRuleAgree) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> u(-50, 50);
   const std::int64_t sms = be->info().threads;
@@ -220,7 +217,7 @@ std::vector<Batch> decode_and_prefill_shapes(Backend& be) {
 
 // The sample sees only large logits (in [5, 6], the rest of the row in [-1, 0]): T is the r-th
 // largest of them and only r (< k) keys reach it, so every row falls back to the exact path.
-TEST_P(CudaTopk, SampledThresholdAboveTheKthKeyFallsBack) {
+TEST_F(CudaTopk, SampledThresholdAboveTheKthKeyFallsBack) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> low(-1, 0), high(5, 6);
   for (const Batch& b : decode_and_prefill_shapes(*be)) {
@@ -236,7 +233,7 @@ TEST_P(CudaTopk, SampledThresholdAboveTheKthKeyFallsBack) {
 // of the row (k / 2 on the ~40K rows; all of them candidates beside the ~2.25k expected: the
 // normal finish), then on 30% (the candidates overflow: the exact path; on the 60K rows the
 // multi-block kernel's global list still holds them).
-TEST_P(CudaTopk, LargeLogitsOnlyBetweenTheSamples) {
+TEST_F(CudaTopk, LargeLogitsOnlyBetweenTheSamples) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> low(-1, 0), high(5, 6), coin(0, 1);
   const int k = 2048;
@@ -258,7 +255,7 @@ TEST_P(CudaTopk, LargeLogitsOnlyBetweenTheSamples) {
 // positions. By share and row: 6% of 128K and 12% of 60K, 16% of ~40K: they fit in shared memory;
 // 12% of 128K and 40% of 60K: the multi-block kernel finishes from the global list (over 10K
 // candidates); 40% of 128K and of ~40K: they overflow (exact path). All-equal rows overflow too.
-TEST_P(CudaTopk, TiesAtTheSampledThreshold) {
+TEST_F(CudaTopk, TiesAtTheSampledThreshold) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> low(-1, 0), high(5, 6), coin(0, 1);
   const auto shapes = decode_and_prefill_shapes(*be);
@@ -284,7 +281,7 @@ TEST_P(CudaTopk, TiesAtTheSampledThreshold) {
 // exact path (or padding); and the sampling rule's edge, which at k = 2048 admits rows of 18432
 // positions (T at rank 512 of the sample) and 18433, not 18431. Then k = 30000: rows around it
 // that do not fit in shared memory and are too short to sample (the long exact path).
-TEST_P(CudaTopk, RowsJustAboveK) {
+TEST_F(CudaTopk, RowsJustAboveK) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> u(-50, 50);
   auto quantised = [&](auto, auto) { return std::round(u(g) * 64) / 64; };
@@ -301,7 +298,7 @@ TEST_P(CudaTopk, RowsJustAboveK) {
 // Prefill-shaped: 2 x SMs + 5 causal rows of ~64K at every alignment (capacity 1 mod 4), one block
 // per row, each sampled, with benchmark-like quantised logits (many ties) and continuous ones;
 // k = 1 takes T's minimum rank.
-TEST_P(CudaTopk, PrefillShapedBatchOfLongRows) {
+TEST_F(CudaTopk, PrefillShapedBatchOfLongRows) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> u(-50, 50);
   const std::int64_t rows = 2 * be->info().threads + 5;
@@ -313,7 +310,7 @@ TEST_P(CudaTopk, PrefillShapedBatchOfLongRows) {
 
 // Decode-shaped: 32 sequences x 2 queries at 128K (the benchmark's decode step), several blocks
 // per row; run twice (the per-call counters must start clean), and at an odd capacity.
-TEST_P(CudaTopk, DecodeShapedBatch) {
+TEST_F(CudaTopk, DecodeShapedBatch) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> u(-50, 50);
   auto quantised = [&](auto, auto) { return std::round(u(g) * 64) / 64; };
@@ -324,9 +321,6 @@ TEST_P(CudaTopk, DecodeShapedBatch) {
   const Batch odd = batch(2, std::vector<std::int64_t>(32, 131072), 131073);
   expect_reference(*be, odd, 2048, logits(odd, quantised));
 }
-
-INSTANTIATE_TEST_SUITE_P(Kernels, CudaTopk, ::testing::Bool(),
-                         [](const auto& p) { return p.param ? "sampled" : "radix"; });
 
 }  // namespace
 }  // namespace costcurve

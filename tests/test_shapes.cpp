@@ -91,6 +91,13 @@ TEST(Shapes, KeySplitsCoverTheKeysAndFillTheWaves) {
   // 64 blocks (decode B=32, s_q=2, one head group) over 128K keys: 33 splits make 2112 blocks,
   // exactly 16 full waves of 132.
   EXPECT_EQ(choose_key_splits(64, 132, 131072, 64).splits, 33);
+  // A merge cost keeps a full grid whole (prefill: 512 blocks of a 512-token chunk at 16K keys
+  // split 31 ways without one) and still splits a grid that leaves most SMs idle.
+  EXPECT_GT(choose_key_splits(512, 132, 16384, 128).splits, 1);
+  EXPECT_EQ(choose_key_splits(512, 132, 16384, 128, 4, 400.0 / 16384).splits, 1);
+  EXPECT_EQ(choose_key_splits(512, 132, 131072, 128, 4, 400.0 / 131072).splits, 1);
+  EXPECT_GT(choose_key_splits(2, 132, 5005, 128, 4, 400.0 / 5005).splits, 5);
+  EXPECT_GT(choose_key_splits(16, 132, 131072, 128, 4, 400.0 / 131072).splits, 4);
 }
 
 TEST(Shapes, OpNamesRoundTrip) {

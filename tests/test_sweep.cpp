@@ -211,9 +211,17 @@ TEST(Sweep, SmokeEndToEndThenInterruptedAndResumed) {
   const fs::path d = temp_dir("smoke");
   const fs::path out = d / "smoke.json";
   std::string log;
-  ASSERT_EQ(sweep(kScenarios / "smoke.json", out, false, &log), 0) << log;
+  {
+    // A kernel-selection variable is provenance: it is recorded (bytes that are not printable
+    // ASCII as '?'); the seed is not.
+    test::ScopedEnv pick("COSTCURVE_PREFILL_PORTABLE", "1\xff");
+    test::ScopedEnv seed("COSTCURVE_SEED", "7");
+    ASSERT_EQ(sweep(kScenarios / "smoke.json", out, false, &log), 0) << log;
+  }
   const ResultsFile full = load_results(out);
   ASSERT_GT(full.points.size(), 10u);
+  EXPECT_EQ(full.context["kernel_env"].value("COSTCURVE_PREFILL_PORTABLE", ""), "1?");
+  EXPECT_FALSE(full.context["kernel_env"].contains("COSTCURVE_SEED"));
   std::set<std::string> ops;
   for (const PointResult& r : full.points) {
     EXPECT_EQ(r.status, PointStatus::ok) << r.name << ": " << r.reason;

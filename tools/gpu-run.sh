@@ -12,10 +12,10 @@
 # counts each kernel's matrix, spill and barrier instructions (logs/sass.txt), both for kernel work.
 # SCENARIOS (default: both DeepSeek sweeps) and SWEEP_FILTER (a sweep --filter regex) narrow the
 # sweep stage; a filtered sweep writes <scenario>.<RESULTS_TAG or filtered>.json.
-# ab (not in the default list): the points AB_FILTER selects (default 'dense_prefill|topk') swept
-# with the default kernels (<scenario>.ab-base.json), then with AB_ENV set (default: the opt-in
-# kernels, COSTCURVE_PREFILL_WGMMA=1 COSTCURVE_TOPK_SAMPLED=1; <scenario>.ab-optin.json), and
-# `costcurve compare` of the two (logs/ab-<scenario>.md): before and after on one card, one call.
+# ab (not in the default list): the points AB_FILTER selects (default 'dense_prefill') swept with
+# the default kernels (<scenario>.ab-base.json), then with AB_ENV set (default: the opt-in kernel,
+# COSTCURVE_PREFILL_OVERLAP=1; <scenario>.ab-optin.json), and `costcurve compare` of the two
+# (logs/ab-<scenario>.md): before and after on one card, one call.
 # BACKEND (default cuda) lets the stages run on a CPU, to check this script.
 # BUDGET_S (default 560): the sweeps stop cleanly before the run has taken this many seconds; a
 # sweep cut short resumes next time from results/$RESULTS_NAME/, where the partial results of an
@@ -31,7 +31,7 @@ start=$(date +%s)
 stages=${*:-build test sanitize validate probe ceilings sweep}
 scenarios=${SCENARIOS:-deepseek-v3.1-terminus deepseek-v3.2}
 cuda_filter=${TEST_FILTER:-'*cuda*:*Cuda*:*/1'}
-san_filter=${TEST_FILTER:-'AllOps/KernelTest.*/cuda_*:Backends/EdgeTest.*/1:Cuda/CudaPrefillTest.*'}
+san_filter=${TEST_FILTER:-'AllOps/KernelTest.*/cuda_*:Backends/EdgeTest.*/1:Cuda/CudaPrefillTest.*:CudaTopk.*'}
 mkdir -p "$out/logs"
 summary="$out/summary.txt"
 : >"$summary"
@@ -105,7 +105,7 @@ if has sass; then
       END { for (k in c) print f, k, c[k] }'
   done | sort >"$out/logs/sass.txt"
   say "sass: $(grep -c . "$out/logs/sass.txt") kernel/instruction counts in logs/sass.txt"
-  grep -E "prefill_wgmma|topk" "$out/logs/sass.txt" | tee -a "$summary" || true
+  grep -E "prefill_wgmma" "$out/logs/sass.txt" | tee -a "$summary" || true
 fi
 
 if has validate; then
@@ -148,8 +148,8 @@ if has sweep; then
 fi
 
 if has ab; then
-  ab_filter=${AB_FILTER:-dense_prefill|topk}
-  ab_env=${AB_ENV:-COSTCURVE_PREFILL_WGMMA=1 COSTCURVE_TOPK_SAMPLED=1}
+  ab_filter=${AB_FILTER:-dense_prefill}
+  ab_env=${AB_ENV:-COSTCURVE_PREFILL_OVERLAP=1}
   for s in $scenarios; do
     for side in base optin; do
       t=$(left)

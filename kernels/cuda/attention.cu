@@ -550,9 +550,9 @@ void dense_prefill(Context& ctx, const DensePrefillArgs& a) {
   const DensePrefillShape& s = a.shape;
   check(s);
   require_bf16(s.dtype, "dense_prefill");
-  // Not yet run on a GPU (NOTES.md, dense_prefill v5): sweeps keep the validated kernel until
-  // tests/test_cuda_prefill.cpp has passed on an H100.
-  if (opted_in("COSTCURVE_PREFILL_WGMMA") && prefill_wgmma(ctx, a)) return;
+  // COSTCURVE_PREFILL_PORTABLE=1 keeps Hopper on the portable kernel below: its tests run there,
+  // and sweeps can compare the two.
+  if (!env_flag("COSTCURVE_PREFILL_PORTABLE") && prefill_wgmma(ctx, a)) return;
   if (s.d_qk > kPrefillDqk || s.d_v > kPrefillDv)
     throw OpError("cuda dense_prefill: d_qk <= " + std::to_string(kPrefillDqk) +
                   " and d_v <= " + std::to_string(kPrefillDv) + " (got " + std::to_string(s.d_qk) +

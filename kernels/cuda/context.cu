@@ -57,7 +57,7 @@ const std::int32_t* Context::seq_lens(const Batch& b) {
   return lens_dev_;
 }
 
-bool opted_in(const char* name) {
+bool env_flag(const char* name) {
   const char* v = std::getenv(name);
   return v && std::string_view(v) == "1";
 }

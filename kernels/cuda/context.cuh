@@ -51,10 +51,11 @@ void sparse_attention(Context& ctx, const SparseArgs& a);
 void indexer(Context& ctx, const IndexerArgs& a);
 void topk(Context& ctx, const TopkArgs& a);
 
-// Whether the environment variable `name` is "1": kernels written without a GPU at hand are taken
-// only then, until their tests have passed on one (kernels/cuda/NOTES.md). Read on every call, so
-// that tests can switch it; a getenv costs far less than a launch.
-bool opted_in(const char* name);
+// Whether the environment variable `name` is "1": it selects a kernel other than the default (one
+// not yet measured to be faster, or the portable path on a GPU with a faster one), for tests and
+// A/B sweeps (kernels/cuda/NOTES.md). Read on every call, so that tests can switch it; a getenv
+// costs far less than a launch.
+bool env_flag(const char* name);
 
 // Checks the launch that just happened (configuration errors surface here, not at the next sync).
 #define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())

@@ -114,8 +114,87 @@ __device__ __forceinline__ std::uint32_t pack_bf16(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<const std::uint32_t*>(&v);
 }
+
+// Keeps P's registers live (unchanged) until here: a register-A wgmma reads them after its issue,
+// and the compiler, which sees them read at the issue, would otherwise reuse them before the wait.
+__device__ __forceinline__ void keep_live(std::uint32_t (&r)[kKeys / 16][4]) {
+#pragma unroll
+  for (int i = 0; i < kKeys / 16; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(r[i][e])::"memory");
+}
+
+// S = Q K^T for one key tile: 12 wgmma m64n128k16, both operands in shared memory.
+__device__ __forceinline__ void issue_qk(float (&s)[64], std::uint32_t a_base, std::uint32_t k) {
+#pragma unroll
+  for (int ks = 0; ks < kDqk / 16; ++ks)
+    wgmma_ss(s, desc_sw128(a_base + (ks / 4) * kColBytes + (ks % 4) * 32),
+             desc_sw128(k + (ks / 4) * kColBytes + (ks % 4) * 32), ks > 0);
+}
+
+// O += P V for one key tile: 8 wgmma m64n128k16, P from registers, V as a transposed B.
+__device__ __forceinline__ void issue_pv(float (&o)[64], const std::uint32_t (&pa)[kKeys / 16][4],
+                                         std::uint32_t v) {
+#pragma unroll
+  for (int kc = 0; kc < kKeys / 16; ++kc)
+    wgmma_rs_tb(o, pa[kc], desc_sw128(v + kc * 16 * 128, kColBytes));
+}
+
+// The online softmax of one tile of S (keys k0 .. k0 + 127; s[4i + c] is row ra + 8 (c >> 1),
+// key k0 + 8i + 2 t4 + (c & 1)): scales to base 2, masks keys past the row's position or the split
+// (only on tiles that reach them), folds the tile into the running max m and sum l, and leaves P
+// in s and the factor alpha by which the output so far must be scaled.
+__device__ __forceinline__ void softmax_tile(float (&s)[64], int k0, int ke, bool edge, int t4,
+                                             const int (&qpos)[2], float scale_log2, float (&m)[2],
+                                             float (&l)[2], float (&alpha)[2]) {
+  if (edge) {
+#pragma unroll
+    for (int i = 0; i < 64; ++i) {
+      const int key = k0 + 8 * (i >> 2) + 2 * t4 + (i & 1);
+      const bool ok = key < ke && key <= qpos[(i >> 1) & 1];
+      s[i] = ok ? s[i] * scale_log2 : -CUDART_INF_F;
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < 64; ++i) s[i] *= scale_log2;
+  }
+  float mx[2] = {-CUDART_INF_F, -CUDART_INF_F};
+#pragma unroll
+  for (int i = 0; i < 64; ++i) mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], s[i]);
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+    const float m_new = fmaxf(m[r], mx[r]);
+    const float base2 = m_new == -CUDART_INF_F ? 0.0f : m_new;  // all masked so far: no NaN
+    alpha[r] = exp2f(m[r] - base2);
+    m[r] = m_new;
+    mx[r] = base2;
+  }
+  float rs[2] = {0.0f, 0.0f};
+#pragma unroll
+  for (int i = 0; i < 64; ++i) {
+    s[i] = exp2f(s[i] - mx[(i >> 1) & 1]);
+    rs[(i >> 1) & 1] += s[i];
+  }
+  l[0] = l[0] * alpha[0] + rs[0];
+  l[1] = l[1] * alpha[1] + rs[1];
+}
+
+// P in bf16 as the A fragments of P V: the accumulator layout of S is the A-fragment layout of P.
+__device__ __forceinline__ void pack_p(const float (&s)[64], std::uint32_t (&pa)[kKeys / 16][4]) {
+#pragma unroll
+  for (int kc = 0; kc < kKeys / 16; ++kc)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) pa[kc][e] = pack_bf16(s[8 * kc + 2 * e], s[8 * kc + 2 * e + 1]);
+}
 #endif  // COSTCURVE_PREFILL_WGMMA
 
+// kOverlap: FlashAttention-3's intra-warpgroup overlap, opt-in until measured (NOTES.md,
+// dense_prefill v6): each warpgroup issues S = Q K^T of tile t + 1 and O += P V of tile t together
+// and runs tile t + 1's softmax while P V is in flight, so its tensor cores idle only on tile 0's
+// softmax. 64 more registers (the next S) hold beside O and P.
+template <bool kOverlap>
 __global__ void __launch_bounds__(kThreads, 1)
     prefill_wgmma_kernel(const __grid_constant__ Params p) {
 #ifdef COSTCURVE_PREFILL_WGMMA
@@ -185,75 +264,80 @@ __global__ void __launch_bounds__(kThreads, 1)
   __syncwarp();
   const std::uint32_t a_base = s_q + cw * 64 * 128;
 
-  for (int t = 0; t < tiles; ++t) {
-    const int st = t % kStages;
-    const int k0 = kb + t * kKeys;
-    mbar_wait(full(st), (t / kStages) & 1);
-    __syncwarp();  // wgmma is .aligned: the warp must be converged after the spin
+  // Tile t's keys reach past a row's position or the split: it needs the mask.
+  const auto edge = [&](int k0) { return k0 + kKeys - 1 > pos0 + row0 || k0 + kKeys > ke; };
+  if constexpr (!kOverlap) {
+    for (int t = 0; t < tiles; ++t) {
+      const int st = t % kStages;
+      const int k0 = kb + t * kKeys;
+      mbar_wait(full(st), (t / kStages) & 1);
+      __syncwarp();  // wgmma is .aligned: the warp must be converged after the spin
 
-    float s[64];
-    wgmma_fence();
+      float s[64];
+      wgmma_fence();
+      issue_qk(s, a_base, s_k(st));
+      wgmma_commit();
+      wgmma_wait<0>();
+      fence_operands(s);
+      float alpha[2];
+      std::uint32_t pa[kKeys / 16][4];
+      softmax_tile(s, k0, ke, edge(k0), t4, qpos, p.scale_log2, m, l, alpha);
+      pack_p(s, pa);
 #pragma unroll
-    for (int ks = 0; ks < kDqk / 16; ++ks)
-      wgmma_ss(s, desc_sw128(a_base + (ks / 4) * kColBytes + (ks % 4) * 32),
-               desc_sw128(s_k(st) + (ks / 4) * kColBytes + (ks % 4) * 32), ks > 0);
+      for (int i = 0; i < 64; ++i) o[i] *= alpha[(i >> 1) & 1];
+      wgmma_fence();
+      issue_pv(o, pa, s_v(st));
+      wgmma_commit();
+      wgmma_wait<0>();
+      fence_operands(o);
+      mbar_arrive(empty(st));  // no MMA reads this stage any more
+    }
+  } else if (tiles > 0) {
+    float s[64];
+    float alpha[2];
+    std::uint32_t pa[kKeys / 16][4];
+    mbar_wait(full(0), 0);
+    __syncwarp();
+    wgmma_fence();
+    issue_qk(s, a_base, s_k(0));
     wgmma_commit();
     wgmma_wait<0>();
     fence_operands(s);
-
-    // s[4i + c]: row ra + 8 (c >> 1), key k0 + 8i + 2 t4 + (c & 1). Scale to base 2 and mask
-    // keys past the row's position or the split (only on tiles that reach them).
-    const bool edge = k0 + kKeys - 1 > pos0 + row0 || k0 + kKeys > ke;
-    if (edge) {
+    softmax_tile(s, kb, ke, edge(kb), t4, qpos, p.scale_log2, m, l, alpha);  // o is still 0
+    pack_p(s, pa);
+    // The last tile is peeled off: a conditional issue inside the loop makes ptxas serialize the
+    // MMAs (it cannot tell which accumulators are in flight).
+    for (int t = 0; t + 1 < tiles; ++t) {
+      const int st = t % kStages, sn = (t + 1) % kStages;
+      mbar_wait(full(sn), ((t + 1) / kStages) & 1);
+      __syncwarp();
+      wgmma_fence();  // orders this thread's writes of O and P before the MMAs read them
+      issue_qk(s, a_base, s_k(sn));
+      wgmma_commit();
+      issue_pv(o, pa, s_v(st));
+      wgmma_commit();
+      wgmma_wait<1>();  // S of tile t + 1; P V of tile t may still run
+      fence_operands(s);
+      const int k1 = kb + (t + 1) * kKeys;
+      softmax_tile(s, k1, ke, edge(k1), t4, qpos, p.scale_log2, m, l, alpha);
+      fence_operands(s);
+      wgmma_wait<0>();
+      fence_operands(o);
+      keep_live(pa);
+      mbar_arrive(empty(st));  // no MMA reads this stage any more
+      // P is packed only now: writing the next MMA's A registers while one is in flight makes
+      // ptxas serialize every wgmma (C7513).
+      pack_p(s, pa);
 #pragma unroll
-      for (int i = 0; i < 64; ++i) {
-        const int key = k0 + 8 * (i >> 2) + 2 * t4 + (i & 1);
-        const bool ok = key < ke && key <= qpos[(i >> 1) & 1];
-        s[i] = ok ? s[i] * p.scale_log2 : -CUDART_INF_F;
-      }
-    } else {
-#pragma unroll
-      for (int i = 0; i < 64; ++i) s[i] *= p.scale_log2;
+      for (int i = 0; i < 64; ++i) o[i] *= alpha[(i >> 1) & 1];
     }
-    float mx[2] = {-CUDART_INF_F, -CUDART_INF_F};
-#pragma unroll
-    for (int i = 0; i < 64; ++i) mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], s[i]);
-    float alpha[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-      const float m_new = fmaxf(m[r], mx[r]);
-      const float base2 = m_new == -CUDART_INF_F ? 0.0f : m_new;  // all masked so far: no NaN
-      alpha[r] = exp2f(m[r] - base2);
-      m[r] = m_new;
-      mx[r] = base2;
-    }
-    float rs[2] = {0.0f, 0.0f};
-#pragma unroll
-    for (int i = 0; i < 64; ++i) {
-      s[i] = exp2f(s[i] - mx[(i >> 1) & 1]);
-      rs[(i >> 1) & 1] += s[i];
-    }
-    l[0] = l[0] * alpha[0] + rs[0];
-    l[1] = l[1] * alpha[1] + rs[1];
-#pragma unroll
-    for (int i = 0; i < 64; ++i) o[i] *= alpha[(i >> 1) & 1];
-
-    // The accumulator layout of S is the A-fragment layout of P: keys 16 kc .. 16 kc + 15.
-    std::uint32_t pa[kKeys / 16][4];
-#pragma unroll
-    for (int kc = 0; kc < kKeys / 16; ++kc)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) pa[kc][e] = pack_bf16(s[8 * kc + 2 * e], s[8 * kc + 2 * e + 1]);
     wgmma_fence();
-#pragma unroll
-    for (int kc = 0; kc < kKeys / 16; ++kc)
-      wgmma_rs_tb(o, pa[kc], desc_sw128(s_v(st) + kc * 16 * 128, kColBytes));
+    issue_pv(o, pa, s_v((tiles - 1) % kStages));
     wgmma_commit();
     wgmma_wait<0>();
     fence_operands(o);
-    mbar_arrive(empty(st));  // no MMA reads this stage any more
+    keep_live(pa);
+    mbar_arrive(empty((tiles - 1) % kStages));
   }
 
   constexpr float kLn2 = 0.6931471805599453f;
@@ -320,7 +404,9 @@ bool prefill_wgmma(Context& ctx, const DensePrefillArgs& a) {
     return false;
   if (!sm90::tensor_map_encoder() || !sm90::has_sm90a(ctx)) return false;
   static const bool configured = [] {
-    CUDA_CHECK(cudaFuncSetAttribute(prefill_wgmma_kernel,
+    CUDA_CHECK(cudaFuncSetAttribute(prefill_wgmma_kernel<false>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+    CUDA_CHECK(cudaFuncSetAttribute(prefill_wgmma_kernel<true>,
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
     return true;
   }();
@@ -343,7 +429,12 @@ bool prefill_wgmma(Context& ctx, const DensePrefillArgs& a) {
   // One block per SM (~210 KB of shared memory).
   const long long max_keys = *std::max_element(bt.seq_lens.begin(), bt.seq_lens.end());
   const long long blocks = (bt.s_q + kRows - 1) / kRows * bt.batch() * s.heads;
-  const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, kKeys);
+  // A split's partial (kRows x kDv floats, written then read by the merge) against the block's
+  // MMAs over all its keys, at ~250 bf16 FLOP per HBM byte (an H100's balance; the rule needs
+  // only the order of magnitude).
+  const double merge_cost =
+      2.0 * kRows * kDv * 4 * 250.0 / (2.0 * kRows * static_cast<double>(max_keys) * (kDqk + kDv));
+  const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, kKeys, 4, merge_cost);
   const long long splits = ks.splits, split_keys = ks.split_keys;
   p.splits = static_cast<int>(splits);
   p.split_keys = static_cast<int>(std::min<long long>(split_keys, INT_MAX - kKeys));
@@ -353,7 +444,10 @@ bool prefill_wgmma(Context& ctx, const DensePrefillArgs& a) {
   }
   const dim3 grid(static_cast<unsigned>((bt.s_q + kRows - 1) / kRows),
                   static_cast<unsigned>(bt.batch() * s.heads), static_cast<unsigned>(splits));
-  prefill_wgmma_kernel<<<grid, kThreads, kSmem, ctx.stream()>>>(p);
+  if (env_flag("COSTCURVE_PREFILL_OVERLAP"))
+    prefill_wgmma_kernel<true><<<grid, kThreads, kSmem, ctx.stream()>>>(p);
+  else
+    prefill_wgmma_kernel<false><<<grid, kThreads, kSmem, ctx.stream()>>>(p);
   CUDA_CHECK_LAUNCH();
   if (splits > 1)
     combine_splits(ctx, p.part_o, p.part_lse, p.splits, p.rows_total, kDv, a.out, a.lse);

@@ -1,41 +1,50 @@
-// Top-k by radix select: no sort. Logits map to order-preserving 32-bit keys; histogram passes over
-// digits of the key pin the k-th largest key T and how many keys equal to T to take (`need`, the
-// lowest positions: the tie rule); the output is every position with key > T and the first `need`
-// with key == T, in ascending position order. Two paths, chosen by use_wide_path():
+// Top-k (kernels/cuda/NOTES.md, topk v3): long rows read once through a sampled threshold.
 //
-// One block per row (many rows, e.g. prefill: 512+ rows fill the GPU; and short rows). Three
-// histogram passes (digits of 11, 11 and 10 bits, shared-memory atomics), then an ordered output
-// pass with one block-wide prefix scan per 8192 positions. Rows that fit in shared memory (about
-// 26K positions on an H100) are read once: their keys stay there for the later passes. Longer rows
-// are read three times: pass 1, pass 2 (which also copies the keys of pass 1's bucket into shared
-// memory when they fit, so that pass 3 reads only those) and the output pass; four times when that
-// bucket is too large to keep.
+// Top-k by radix select: no sort. Logits map to order-preserving 32-bit keys; histogram passes over
+// digits of the key (11, 11 and 10 bits) pin the k-th largest key t and how many keys equal to t to
+// take (`need`, the lowest positions: the tie rule); the output is every position with key > t and
+// the first `need` with key == t, in ascending position order.
+//
+// Long rows are read once. A sample of the row (2048 keys: 64 runs of 32 positions at evenly spaced
+// offsets, so that the reads stay coalesced) gives a threshold T, the key of rank r among the
+// samples, with r chosen so that about 2.25k of the row's keys are expected to reach T. One pass
+// over the row keeps every key >= T with its position: the candidates. When there are at least k
+// and they fit, the k-th largest key is among them (every key >= T is), so the histogram passes
+// (on keys less the smallest candidate: see Above) and the output run over the candidates only:
+// the positions of the selected ones are marked in two bitmaps over the row (key > t, key == t),
+// whose ordered scan gives the ascending output.
+// Otherwise (T above the k-th key: fewer than k candidates; or too many, e.g. a row of equal
+// logits) the row takes the exact path below: correct, two or three more reads. For i.i.d. logits
+// either happens with probability below 1e-6 per row (sample_rank), so that path is for adversarial
+// rows. T is a function of the row's data alone: every block working on a row computes the same T.
+//
+// Two kernels, chosen by use_wide_path():
+//
+// One block per row (many rows, e.g. prefill: 512+ rows fill the GPU at two blocks per SM; and
+// short rows). A row that fits in shared memory (about 26K positions on an H100) is read once into
+// it and selected there. A longer row is sampled, its candidates kept in shared memory beside the
+// bitmaps (room for about 10K of a 128K row; sample_rank asks for twice the expected count). The
+// exact path for a long row (k too large for sampling, or the sample failed) reads it three times:
+// pass 1, pass 2 (which also copies the keys of pass 1's bucket into shared memory when they fit,
+// so that pass 3 reads only those) and the output pass; four times when that bucket is too large.
 //
 // Several blocks per row (few long rows, e.g. decode: 64 rows would leave half of an H100's SMs
-// idle, each block reading its 512 KB row three times). A memset clears the per-row state; then
-// 1. wide_histogram: each row is split in chunks, one block per chunk; a 13-bit digit histogram per
-//    block (finer than 11 bits: a narrower threshold bucket and fewer shared-atomic collisions on
-//    clustered logits) is added into the row's global histogram; the row's last block (atomic
-//    ticket) finds the bucket of the k-th largest key.
-// 2. wide_select: the same chunks again; every key in that bucket or above is a candidate, appended
-//    as (key, position) to the row's list (one global atomic per warp and step). The row's last
-//    block runs passes 2 and 3 (10 and 9 bits) over the candidates only, then marks the selected
-//    positions in a shared-memory bitmap, whose ordered scan gives the ascending output.
-// Global traffic: each row is read twice, at full-GPU bandwidth; the candidates (usually k to a few
-// k per row) are written once and read three times from L2. When a row's candidates exceed the
-// list (heavy ties, e.g. all logits equal), one block finishes that row from pass 2 on as the
-// one-block path does: correct, about as slow as that path. Scratch (Context slot 2, grown once): a
-// 32 KB histogram per row, and candidate lists of max(n / 4, 2k) per row (16 MB for 64 rows of
-// 128K).
+// idle, each block reading its 512 KB row alone). A memset clears two counters per row; then one
+// kernel: each row is split in chunks, one block per chunk; every block computes the row's T and
+// appends its chunk's candidates to the row's global list (one atomic per warp and step), then
+// takes a ticket; the row's last block finishes the row from the list (copied into shared memory
+// when it fits, read from L2 otherwise) or runs the exact path alone when the list is short or
+// overflowed. Scratch (Context slot 2, grown once): per row, a list of max(n / 4, 5k) candidates
+// (n of the longest row; 16 MB for 64 rows of 128K).
 //
-// Speed ideas, not done: a sampled threshold to skip pass 1 on long rows (as the CPU version does);
-// warp-aggregated histogram atomics if rows with heavily repeated values turn out to matter; a
-// second multi-block pass for crowded buckets (logits whose spread is under ~5% of their size).
+// Each block asks L2 for the first two steps of its range before computing T, so that HBM streams
+// while the sample is selected.
 #include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <cub/block/block_scan.cuh>
 #include <string>
+#include <type_traits>
 
 #include "kernels/cuda/context.cuh"
 
@@ -46,10 +55,14 @@ constexpr int kThreads = 512;
 constexpr int kUnroll = 4;  // quads (float4) per thread in flight per step
 constexpr int kMaxBins = 2048;
 constexpr unsigned kFull = 0xffffffffu;
-// The multi-block path's first digit: the top kWideBits bits of the key.
-constexpr int kWideBits = 13;
-constexpr int kWideBins = 1 << kWideBits;
-constexpr int kWideShift = 32 - kWideBits;
+// The sample: one quad per thread, in runs of kRunQuads quads (128 bytes).
+constexpr int kSamples = 4 * kThreads;
+constexpr int kRunQuads = 8;
+constexpr int kRuns = kSamples / (4 * kRunQuads);
+constexpr int kMinRank = 48;  // T's rank among the samples, at least
+// Shorter rows are not sampled (the sample would be over 1/8 of them).
+constexpr int kMinSampled = 16384;
+static_assert(kRuns * kRunQuads == kThreads, "one quad of the sample per thread");
 
 using BlockScan = cub::BlockScan<int, kThreads, cub::BLOCK_SCAN_WARP_SCANS>;
 
@@ -63,14 +76,7 @@ struct Shared {
   BlockScan::TempStorage scan;
   int4 warp_tot[kThreads / 32];  // emit's per-warp totals
   int digit, rem, count, ncand, last;
-};
-
-// What pass 1 of the multi-block path leaves for a row (n > k).
-struct WideRow {
-  std::uint32_t prefix;  // the digit holding the k-th largest key, << kWideShift
-  int remaining;         // that key's rank among the keys of the digit
-  int count;             // keys in the digit
-  int cands;             // keys in the digit or above it: the row's candidates
+  std::uint32_t lo, hi;  // finish_candidates' key range
 };
 
 // a > b as floats <=> key(a) > key(b); NaN maps below everything (0), -0 to +0.
@@ -108,6 +114,17 @@ struct RowKeys {  // the logits row, global memory
       }
     }
     return valid;
+  }
+  // Asks L2 for the full quads among q = qb + j * kThreads + tid, j < 2 * kUnroll: what this thread
+  // loads first when it walks [qb, qe) by count_pass's or collect's steps.
+  __device__ void prefetch(int qb, int qe) const {
+#pragma unroll
+    for (int j = 0; j < 2 * kUnroll; ++j) {
+      const int q = qb + j * kThreads + static_cast<int>(threadIdx.x);
+      const long long p0 = 4LL * q - off;
+      if (q < qe && p0 >= 0 && p0 + 4 <= n)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(__cvta_generic_to_global(row + p0)));
+    }
   }
 };
 
@@ -171,11 +188,6 @@ struct ListKeys {
   }
 };
 
-// Histogram of digit (key >> shift) & (2^bits - 1) over the keys of quads [qb, qe) with
-// (key & mask) == prefix.
-// kStore: also keep every key in `stash` (index p + off), for rows that fit in shared memory.
-// kCompact: also append the counted keys to `stash` (any order; `stash_n` counts them).
-// Every thread runs the same number of iterations (warp collectives inside).
 // Reserves `mine` slots for this lane in a list shared by the grid or the block: one atomic per
 // warp (on `count`, by its last lane) over the warp's inclusive scan. Returns the lane's first
 // slot. Every lane of the warp calls it.
@@ -191,6 +203,11 @@ __device__ __forceinline__ int warp_reserve(int mine, int* count, int lane) {
   return __shfl_sync(kFull, base, 31) + incl - mine;
 }
 
+// Histogram of digit (key >> shift) & (2^bits - 1) over the keys of quads [qb, qe) with
+// (key & mask) == prefix.
+// kStore: also keep every key in `stash` (index p + off), for rows that fit in shared memory.
+// kCompact: also append the counted keys to `stash` (any order; `stash_n` counts them).
+// Every thread runs the same number of iterations (warp collectives inside).
 template <bool kStore, bool kCompact, class Src>
 __device__ void count_pass(const Src& src, int qb, int qe, std::uint32_t prefix, std::uint32_t mask,
                            int shift, int bits, int* hist, std::uint32_t* stash, int* stash_n) {
@@ -232,17 +249,17 @@ __device__ void count_pass(const Src& src, int qb, int qe, std::uint32_t prefix,
   }
 }
 
-__device__ void clear_hist(int* hist, int bins = kMaxBins) {
-  for (int j = threadIdx.x; j < bins; j += kThreads) hist[j] = 0;
+__device__ void clear_hist(int* hist) {
+  for (int j = threadIdx.x; j < kMaxBins; j += kThreads) hist[j] = 0;
 }
 
 // After a count pass (and a barrier): finds the digit d holding the `remaining`-th largest of the
-// counted keys (scanning digits from the top), narrows prefix/mask to it and leaves in
-// `remaining` its rank among the keys of that digit; `count` = how many keys the digit holds.
-template <int kBins = kMaxBins>
+// counted keys (scanning digits from the top; `remaining` must not exceed their number), narrows
+// prefix/mask to it and leaves in `remaining` its rank among the keys of that digit; `count` = how
+// many keys the digit holds. Ends with a barrier after its last read of `hist`.
 __device__ void select_digit(const int* hist, int shift, int bits, std::uint32_t& prefix,
                              std::uint32_t& mask, int& remaining, int& count, Shared& sh) {
-  constexpr int kPer = kBins / kThreads;
+  constexpr int kPer = kMaxBins / kThreads;
   const int tid = threadIdx.x, nb = 1 << bits;
   int local[kPer], sum = 0;
 #pragma unroll
@@ -268,6 +285,27 @@ __device__ void select_digit(const int* hist, int shift, int bits, std::uint32_t
   mask |= static_cast<std::uint32_t>(nb - 1) << shift;
   remaining = sh.rem;
   count = sh.count;
+}
+
+// The radix passes over bits [0, top) of src's keys that match prefix/mask (the bits from `top` up
+// already pinned by earlier passes, or zero in every key): digits of at most 11 bits from the top,
+// so 11, 11 and 10 bits for a whole key (top = 32). After them prefix is the key of rank
+// `remaining` (1 = the largest) and `remaining` its rank among the keys equal to it. It starts by
+// clearing `hist` (earlier reads of it must be behind a barrier); its last barrier follows its
+// last read of `hist` and of src.
+template <class Src>
+__device__ void select_passes(const Src& src, int top, std::uint32_t& prefix, std::uint32_t& mask,
+                              int& remaining, int& count, int* hist, Shared& sh) {
+  while (top > 0) {
+    const int shift = max(top - 11, 0), bits = top - shift;
+    clear_hist(hist);
+    __syncthreads();
+    count_pass<false, false>(src, 0, src.quads(), prefix, mask, shift, bits, hist, nullptr,
+                             nullptr);
+    __syncthreads();
+    select_digit(hist, shift, bits, prefix, mask, remaining, count, sh);
+    top = shift;
+  }
 }
 
 // Writes, in ascending position order, every position with key > t and the first `need` with
@@ -348,133 +386,99 @@ __device__ void emit(const Src& src, std::uint32_t t, int need, int k, std::int3
   }
 }
 
-// Passes 2 and 3 and the output pass of a row kept in global memory, after a pass 1 over the digit
-// above bit `shift1` left prefix/mask, `remaining` and `count`; the remaining shift1 bits are split
-// in two digits of at most 11 bits.
-__device__ void finish_long_row(const RowKeys& rk, int shift1, std::uint32_t prefix,
-                                std::uint32_t mask, int remaining, int count, int k,
-                                std::int32_t* out, int* hist, std::uint32_t* stash, int stash_cap,
-                                Shared& sh) {
-  const int shift2 = shift1 / 2, bits2 = shift1 - shift2, nq = rk.quads();
-  const bool compact = count <= stash_cap;  // pass 1's bucket fits: keep its keys
-  clear_hist(hist);
-  if (threadIdx.x == 0) sh.ncand = 0;
-  __syncthreads();
-  if (compact)
-    count_pass<false, true>(rk, 0, nq, prefix, mask, shift2, bits2, hist, stash, &sh.ncand);
-  else
-    count_pass<false, false>(rk, 0, nq, prefix, mask, shift2, bits2, hist, nullptr, nullptr);
-  __syncthreads();
-  select_digit(hist, shift2, bits2, prefix, mask, remaining, count, sh);
-  clear_hist(hist);
-  __syncthreads();
-  if (compact) {
-    const SmemKeys sk{stash, sh.ncand, 0};
-    count_pass<false, false>(sk, 0, sk.quads(), prefix, mask, 0, shift2, hist, nullptr, nullptr);
-  } else {
-    count_pass<false, false>(rk, 0, nq, prefix, mask, 0, shift2, hist, nullptr, nullptr);
-  }
-  __syncthreads();
-  select_digit(hist, 0, shift2, prefix, mask, remaining, count, sh);
-  emit(rk, prefix, remaining, k, out, sh);
-}
-
 __device__ void pad_short_row(int n, int k, std::int32_t* out) {
   for (int j = threadIdx.x; j < k; j += kThreads) out[j] = j < n ? j : -1;
 }
 
-__global__ void __launch_bounds__(kThreads, 2)
-    topk_kernel(const float* logits, std::int32_t* indices, const std::int32_t* seq_lens, int s_q,
-                long long cap, int k, int stash_cap) {
-  extern __shared__ __align__(16) std::uint32_t smem_dyn[];
-  __shared__ Shared sh;
-  int* hist = reinterpret_cast<int*>(smem_dyn);
-  std::uint32_t* stash = smem_dyn + kMaxBins;
-
-  const int row = blockIdx.x;
-  const RowKeys rk = row_keys(logits, seq_lens, s_q, cap, row);
-  std::int32_t* out = indices + static_cast<long long>(row) * k;
-  if (rk.n <= k) return pad_short_row(rk.n, k, out);
-  const bool fits = 4LL * rk.quads() <= stash_cap;
-
+// The exact path for one row (n > k) by one block. `smem`: a histogram of kMaxBins ints, then a
+// stash of stash_cap keys. A row that fits in the stash is read once into it; a longer one is read
+// by pass 1, pass 2 (which compacts pass 1's bucket into the stash when it fits, so that pass 3
+// reads only those keys) and the output pass, plus pass 3 when the bucket does not fit.
+__device__ void exact_row(const RowKeys& rk, int k, std::int32_t* out, std::uint32_t* smem,
+                          int stash_cap, Shared& sh) {
+  int* hist = reinterpret_cast<int*>(smem);
+  std::uint32_t* stash = smem + kMaxBins;
+  const int nq = rk.quads();
+  const bool fits = 4LL * nq <= stash_cap;
   std::uint32_t prefix = 0, mask = 0;
   int remaining = k, count = 0;
   clear_hist(hist);
   __syncthreads();
   if (fits)
-    count_pass<true, false>(rk, 0, rk.quads(), 0u, 0u, 21, 11, hist, stash, nullptr);
+    count_pass<true, false>(rk, 0, nq, 0u, 0u, 21, 11, hist, stash, nullptr);
   else
-    count_pass<false, false>(rk, 0, rk.quads(), 0u, 0u, 21, 11, hist, nullptr, nullptr);
+    count_pass<false, false>(rk, 0, nq, 0u, 0u, 21, 11, hist, nullptr, nullptr);
   __syncthreads();
   select_digit(hist, 21, 11, prefix, mask, remaining, count, sh);
-  if (!fits)
-    return finish_long_row(rk, 21, prefix, mask, remaining, count, k, out, hist, stash, stash_cap,
-                           sh);
-
-  // The row's keys are in shared memory.
-  const SmemKeys sk{stash, rk.n, rk.off};
+  if (fits) {  // the row's keys are in shared memory
+    const SmemKeys sk{stash, rk.n, rk.off};
+    select_passes(sk, 21, prefix, mask, remaining, count, hist, sh);
+    return emit(sk, prefix, remaining, k, out, sh);
+  }
+  const bool compact = count <= stash_cap;  // pass 1's bucket fits: keep its keys
   clear_hist(hist);
+  if (threadIdx.x == 0) sh.ncand = 0;
   __syncthreads();
-  count_pass<false, false>(sk, 0, sk.quads(), prefix, mask, 10, 11, hist, nullptr, nullptr);
+  if (compact)
+    count_pass<false, true>(rk, 0, nq, prefix, mask, 10, 11, hist, stash, &sh.ncand);
+  else
+    count_pass<false, false>(rk, 0, nq, prefix, mask, 10, 11, hist, nullptr, nullptr);
   __syncthreads();
   select_digit(hist, 10, 11, prefix, mask, remaining, count, sh);
-  clear_hist(hist);
-  __syncthreads();
-  count_pass<false, false>(sk, 0, sk.quads(), prefix, mask, 0, 10, hist, nullptr, nullptr);
-  __syncthreads();
-  select_digit(hist, 0, 10, prefix, mask, remaining, count, sh);
-  emit(sk, prefix, remaining, k, out, sh);
+  if (compact)
+    select_passes(SmemKeys{stash, sh.ncand, 0}, 10, prefix, mask, remaining, count, hist, sh);
+  else
+    select_passes(rk, 10, prefix, mask, remaining, count, hist, sh);
+  emit(rk, prefix, remaining, k, out, sh);
 }
 
-// ---- Several blocks per row ----
+// ---- The sampled threshold ----
 
-// Every block of a row calls this once, after its last global write for the row; true in the block
-// that comes last. Each block's writes (atomics included) are fenced before it takes its ticket,
-// and the last block fences after taking it, so that it sees all of them (reading through L2).
-__device__ bool last_block(int* ticket, Shared& sh) {
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    sh.last = atomicAdd(ticket, 1) == static_cast<int>(gridDim.x) - 1;
-    __threadfence();
-  }
-  __syncthreads();
-  return sh.last;
+// Candidates that fit in shared memory (`smem`: kMaxBins + stash_cap words) beside the bitmaps of
+// a row of n and the histogram, which share the front: max(kMaxBins, 2 ceil(n / 32)) words. The
+// candidates take the back: keys, then as many positions (a multiple of 4 each, 16-byte aligned).
+__device__ int smem_candidates(int n, int stash_cap) {
+  const long long front = max(static_cast<long long>(kMaxBins), 2 * ((n + 31LL) / 32));
+  const long long free = kMaxBins + static_cast<long long>(stash_cap) - front;
+  return free > 0 ? static_cast<int>(free / 8 * 4) : 0;
 }
 
-// Block (c, row) adds the 13-bit digit histogram of chunk c of the row into the row's global
-// histogram `ghist` (zeroed before the launch); the row's last block finds the digit of the k-th
-// largest key in it.
-__global__ void __launch_bounds__(kThreads, 2)
-    wide_histogram(const float* logits, const std::int32_t* seq_lens, int s_q, long long cap, int k,
-                   int chunk_quads, int* ghist, int* tickets, WideRow* wide) {
-  __shared__ int hist[kWideBins];
-  __shared__ Shared sh;
-  const int row = blockIdx.y, tid = threadIdx.x;
-  const RowKeys rk = row_keys(logits, seq_lens, s_q, cap, row);
-  if (rk.n <= k) return;  // wide_select pads it
-  int* g = ghist + static_cast<long long>(row) * kWideBins;
-  const int qb = blockIdx.x * chunk_quads, qe = min(qb + chunk_quads, rk.quads());
-  if (qb < qe) {  // ragged rows: the chunks past a shorter row's end only take their ticket
-    clear_hist(hist, kWideBins);
-    __syncthreads();
-    count_pass<false, false>(rk, qb, qe, 0u, 0u, kWideShift, kWideBits, hist, nullptr, nullptr);
-    __syncthreads();
-    for (int j = tid; j < kWideBins; j += kThreads)
-      if (const int c = hist[j]) atomicAdd(g + j, c);
-  }
-  if (!last_block(tickets + row, sh)) return;
-  for (int j = tid; j < kWideBins; j += kThreads) hist[j] = __ldcg(g + j);
-  __syncthreads();
+// T's rank among the samples for a row of n, or 0 when the row is not sampled: rows under
+// kMinSampled, and rows where r would be above a quarter of the sample or the expected candidates
+// (E = r n / kSamples) would exceed half of `cap`. r = max(kMinRank, ceil(2.25 k kSamples / n)).
+// For i.i.d. keys, T is above the k-th largest key only when at least r samples exceed it, each
+// with probability < k / n <= r / (2.25 kSamples); the candidates overflow only when fewer than r
+// samples reach the cap-th largest key, each with probability >= 2 r / kSamples. Binomial tails:
+// at r = 48, 4e-7 and 1e-8; at r = 72 (k = 2048 of 128K), 6e-10 and 3e-12.
+__device__ int sample_rank(int n, int k, int cap, int stash_cap) {
+  if (n < kMinSampled || n <= k || stash_cap < kSamples) return 0;
+  const long long r =
+      max(static_cast<long long>(kMinRank), (9LL * k * kSamples + 4LL * n - 1) / (4LL * n));
+  if (r > kSamples / 4 || 2 * r * n > static_cast<long long>(kSamples) * cap) return 0;
+  return static_cast<int>(r);
+}
+
+// The row's T: the key of rank `rank` among kSamples keys, kRuns runs of kRunQuads quads at evenly
+// spaced quads from the first to the last (positions outside the row count as NaN: key 0). A
+// function of the row's data alone. `samples`: kSamples words of shared memory. Ends with a
+// barrier after its last read of `samples` and `hist`.
+__device__ std::uint32_t sample_threshold(const RowKeys& rk, int rank, int* hist,
+                                          std::uint32_t* samples, Shared& sh) {
+  const int tid = threadIdx.x, nq = rk.quads();  // nq >= kMinSampled / 4 > kRuns * kRunQuads
+  const long long run = tid / kRunQuads;
+  const int q = static_cast<int>(run * (nq - kRunQuads) / (kRuns - 1)) + tid % kRunQuads;
+  std::uint32_t key[4];
+  rk.load(q, key);
+  *reinterpret_cast<uint4*>(samples + 4 * tid) = make_uint4(key[0], key[1], key[2], key[3]);
   std::uint32_t prefix = 0, mask = 0;
-  int remaining = k, count = 0;
-  select_digit<kWideBins>(hist, kWideShift, kWideBits, prefix, mask, remaining, count, sh);
-  if (tid == 0) wide[row] = WideRow{prefix, remaining, count, k - remaining + count};
+  int remaining = rank, count = 0;
+  select_passes(SmemKeys{samples, kSamples, 0}, 32, prefix, mask, remaining, count, hist, sh);
+  return prefix;
 }
 
 // Appends (key, position) of every key >= lo in quads [qb, qe) of the row to its candidate list,
-// in no particular order (one atomic on `fill` per warp and step). Writes past `cap` are dropped:
-// the caller has checked that the row's candidates fit.
+// in no particular order (one atomic on `fill` per warp and step). Writes past `cap` are dropped,
+// but `fill` counts them: an overflow shows as fill > cap.
 __device__ void collect(const RowKeys& rk, int qb, int qe, std::uint32_t lo, std::uint32_t* ck,
                         std::int32_t* cp, int* fill, int cap) {
   const int tid = threadIdx.x, lane = tid % 32;
@@ -506,10 +510,20 @@ __device__ void collect(const RowKeys& rk, int qb, int qe, std::uint32_t lo, std
   }
 }
 
-// The output from an unordered candidate list (m keys and positions, all in [0, n)): positions
-// with key > t and key == t are marked in two bitmaps over [0, n) (`bits`: 2 ceil(n / 32) words
-// of shared memory); each thread then owns a run of words, and block scans of the runs' counts
-// give each selected position its place: ascending, and the first `need` of the ties.
+template <bool kGlobal, class T>
+__device__ __forceinline__ T list_load(const T* p) {
+  if constexpr (kGlobal)
+    return __ldcg(p);  // written by other blocks of the launch
+  else
+    return *p;
+}
+
+// The output from an unordered candidate list (m keys and positions, all in [0, n); in global
+// memory when kGlobal): positions with key > t and key == t are marked in two bitmaps over [0, n)
+// (`bits`: 2 ceil(n / 32) words of shared memory); each thread then owns a run of words, and block
+// scans of the runs' counts give each selected position its place: ascending, and the first
+// `need` of the ties.
+template <bool kGlobal>
 __device__ void emit_candidates(const std::uint32_t* ck, const std::int32_t* cp, int m, int n,
                                 std::uint32_t t, int need, std::int32_t* out, std::uint32_t* bits,
                                 Shared& sh) {
@@ -518,9 +532,9 @@ __device__ void emit_candidates(const std::uint32_t* ck, const std::int32_t* cp,
   for (int j = tid; j < 2 * words; j += kThreads) bits[j] = 0;
   __syncthreads();
   for (int i = tid; i < m; i += kThreads) {
-    const std::uint32_t key = __ldcg(ck + i);
+    const std::uint32_t key = list_load<kGlobal>(ck + i);
     if (key < t) continue;
-    const int p = __ldcg(cp + i);
+    const int p = list_load<kGlobal>(cp + i);
     atomicOr((key > t ? gt : eq) + (p >> 5), 1u << (p & 31));
   }
   __syncthreads();
@@ -550,19 +564,165 @@ __device__ void emit_candidates(const std::uint32_t* ck, const std::int32_t* cp,
   }
 }
 
-// Block (c, row) appends the candidates of chunk c (keys in pass 1's digit or above); the row's
-// last block pins the threshold among them (passes 2 and 3) and writes the row. Rows whose
-// candidates exceed `cand_cap` are finished by block 0 alone from the row itself; rows with n <= k
-// are padded by block 0.
+// Keys less `lo` (no key below it): the radix digits of the finish start at the highest bit in
+// which the candidates differ. Every candidate is >= T and most lie just above it, so digits taken
+// from the top of the key would put nearly all of them in one bin of pass 1: one shared-memory
+// address for every atomic.
+template <class Src>
+struct Above {
+  Src src;
+  std::uint32_t lo;
+  __device__ int quads() const { return src.quads(); }
+  __device__ unsigned load(int q, std::uint32_t (&k)[4]) const {
+    const unsigned valid = src.load(q, k);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) k[e] -= lo;
+    return valid;
+  }
+};
+
+// The smallest and the largest of src's keys, in every thread.
+template <class Src>
+__device__ void key_range(const Src& src, std::uint32_t& lo, std::uint32_t& hi, Shared& sh) {
+  const int tid = threadIdx.x;
+  if (tid == 0) sh.lo = ~0u, sh.hi = 0u;
+  lo = ~0u, hi = 0u;
+#pragma unroll 1  // unrolled, it pushes topk_kernel past 64 registers (nvcc 13.0: spills)
+  for (int q = tid; q < src.quads(); q += kThreads) {
+    std::uint32_t k[4];
+    const unsigned valid = src.load(q, k);
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      if (valid >> e & 1u) lo = min(lo, k[e]), hi = max(hi, k[e]);
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    lo = min(lo, __shfl_xor_sync(kFull, lo, o));
+    hi = max(hi, __shfl_xor_sync(kFull, hi, o));
+  }
+  __syncthreads();  // sh.lo and sh.hi set
+  if (tid % 32 == 0) atomicMin(&sh.lo, lo), atomicMax(&sh.hi, hi);
+  __syncthreads();
+  lo = sh.lo, hi = sh.hi;
+}
+
+// Finishes a row of n from its c candidates (k <= c; every key of the row >= T among them): the
+// exact select over the candidates, then the ordered output. `smem` as for exact_row; the bitmaps
+// take its front, which must not overlap shared-memory candidates (smem_candidates).
+template <bool kGlobal>
+__device__ void finish_candidates(const std::uint32_t* ck, const std::int32_t* cp, int c, int n,
+                                  int k, std::int32_t* out, std::uint32_t* smem, Shared& sh) {
+  using Src = std::conditional_t<kGlobal, ListKeys, SmemKeys>;
+  Src src;
+  if constexpr (kGlobal)
+    src = ListKeys{ck, c};
+  else
+    src = SmemKeys{ck, c, 0};
+  std::uint32_t lo, hi;
+  key_range(src, lo, hi, sh);
+  std::uint32_t prefix = 0, mask = 0;
+  int remaining = k, count = 0;
+  const int top = hi == lo ? 0 : 32 - __clz(static_cast<int>(hi - lo));  // 0: all keys equal
+  select_passes(Above<Src>{src, lo}, top, prefix, mask, remaining, count,
+                reinterpret_cast<int*>(smem), sh);
+  emit_candidates<kGlobal>(ck, cp, c, n, lo + prefix, remaining, out, smem, sh);
+}
+
+// ---- One block per row ----
+
+// A long row by one block through the sampled threshold, candidates in shared memory (`cap` of
+// them, smem_candidates). Returns false, having written nothing to `out`, when they are fewer than
+// k or overflowed.
+__device__ bool sampled_row(const RowKeys& rk, int rank, int cap, int k, std::int32_t* out,
+                            std::uint32_t* smem, int stash_cap, Shared& sh) {
+  if (threadIdx.x == 0) sh.ncand = 0;  // before sample_threshold's barriers
+  rk.prefetch(0, rk.quads());
+  const std::uint32_t t =
+      sample_threshold(rk, rank, reinterpret_cast<int*>(smem), smem + kMaxBins, sh);
+  std::uint32_t* ck = smem + kMaxBins + stash_cap - 2 * cap;
+  std::int32_t* cp = reinterpret_cast<std::int32_t*>(ck + cap);
+  collect(rk, 0, rk.quads(), t, ck, cp, &sh.ncand, cap);
+  __syncthreads();
+  const int c = sh.ncand;  // exact_row rewrites it after its first barrier
+  if (c < k || c > cap) return false;
+  finish_candidates<false>(ck, cp, c, rk.n, k, out, smem, sh);
+  return true;
+}
+
 __global__ void __launch_bounds__(kThreads, 2)
-    wide_select(const float* logits, std::int32_t* indices, const std::int32_t* seq_lens, int s_q,
-                long long cap, int k, int chunk_quads, const WideRow* wide, int* tickets, int* fill,
-                std::uint32_t* cand_key, std::int32_t* cand_pos, int cand_cap, int stash_cap) {
+    topk_kernel(const float* logits, std::int32_t* indices, const std::int32_t* seq_lens, int s_q,
+                long long cap, int k, int stash_cap) {
   extern __shared__ __align__(16) std::uint32_t smem_dyn[];
   __shared__ Shared sh;
-  int* hist = reinterpret_cast<int*>(smem_dyn);
-  std::uint32_t* stash = smem_dyn + kMaxBins;
+  const int row = blockIdx.x;
+  const RowKeys rk = row_keys(logits, seq_lens, s_q, cap, row);
+  std::int32_t* out = indices + static_cast<long long>(row) * k;
+  if (rk.n <= k) return pad_short_row(rk.n, k, out);
+  if (4LL * rk.quads() > stash_cap) {  // a row that fits is read once anyway
+    const int cands = smem_candidates(rk.n, stash_cap);
+    const int rank = sample_rank(rk.n, k, cands, stash_cap);
+    if (rank > 0 && sampled_row(rk, rank, cands, k, out, smem_dyn, stash_cap, sh)) return;
+  }
+  exact_row(rk, k, out, smem_dyn, stash_cap, sh);
+}
 
+// ---- Several blocks per row ----
+
+// Every block of a row calls this once, after its last global write for the row; true in the block
+// that comes last. Each block's writes (atomics included) are fenced before it takes its ticket,
+// and the last block fences after taking it, so that it sees all of them (reading through L2).
+__device__ bool last_block(int* ticket, Shared& sh) {
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    sh.last = atomicAdd(ticket, 1) == static_cast<int>(gridDim.x) - 1;
+    __threadfence();
+  }
+  __syncthreads();
+  return sh.last;
+}
+
+// The last block of a row, after every chunk's candidates are in the row's list: finishes the row
+// from the list, or runs the exact path when it holds fewer than k or overflowed. Recomputes what
+// it needs from the launch's arguments rather than keeping it live through the chunk's pass.
+__device__ void wide_finish(const float* logits, std::int32_t* indices,
+                            const std::int32_t* seq_lens, int s_q, long long cap, int k, int* fill,
+                            std::uint32_t* cand_key, std::int32_t* cand_pos, int list_cap,
+                            int stash_cap, std::uint32_t* smem_dyn, Shared& sh) {
+  const int row = blockIdx.y, tid = threadIdx.x;
+  const RowKeys rk = row_keys(logits, seq_lens, s_q, cap, row);
+  std::int32_t* out = indices + static_cast<long long>(row) * k;
+  const std::uint32_t* ck = cand_key + static_cast<long long>(row) * list_cap;
+  const std::int32_t* cp = cand_pos + static_cast<long long>(row) * list_cap;
+  const int c = __ldcg(fill + row);
+  if (c < k || c > list_cap) return exact_row(rk, k, out, smem_dyn, stash_cap, sh);
+  const int cands = smem_candidates(rk.n, stash_cap);
+  if (c > cands) return finish_candidates<true>(ck, cp, c, rk.n, k, out, smem_dyn, sh);
+  // Into shared memory: one read of the list through L2, then the passes run there.
+  std::uint32_t* sk = smem_dyn + kMaxBins + stash_cap - 2 * cands;
+  std::int32_t* sp = reinterpret_cast<std::int32_t*>(sk + cands);
+#pragma unroll 2  // fully unrolled, it spills (nvcc 13.0)
+  for (int q = tid; q < c / 4; q += kThreads) {
+    reinterpret_cast<uint4*>(sk)[q] = __ldcg(reinterpret_cast<const uint4*>(ck) + q);
+    reinterpret_cast<int4*>(sp)[q] = __ldcg(reinterpret_cast<const int4*>(cp) + q);
+  }
+  for (int i = c / 4 * 4 + tid; i < c; i += kThreads)
+    sk[i] = __ldcg(ck + i), sp[i] = __ldcg(cp + i);
+  __syncthreads();
+  finish_candidates<false>(sk, sp, c, rk.n, k, out, smem_dyn, sh);
+}
+
+// Block (c, row) computes the row's T and appends the candidates of chunk c to the row's list
+// (`list_cap` entries, counted by fill[row]); the row's last block finishes the row from the list,
+// or runs the exact path when it holds fewer than k or overflowed. Rows not sampled are finished
+// by block 0 alone; rows with n <= k are padded by block 0. fill and tickets are zeroed before the
+// launch.
+__global__ void __launch_bounds__(kThreads, 2)
+    wide_topk(const float* logits, std::int32_t* indices, const std::int32_t* seq_lens, int s_q,
+              long long cap, int k, int chunk_quads, int* tickets, int* fill,
+              std::uint32_t* cand_key, std::int32_t* cand_pos, int list_cap, int stash_cap) {
+  extern __shared__ __align__(16) std::uint32_t smem_dyn[];
+  __shared__ Shared sh;
   const int row = blockIdx.y;
   const RowKeys rk = row_keys(logits, seq_lens, s_q, cap, row);
   std::int32_t* out = indices + static_cast<long long>(row) * k;
@@ -570,42 +730,30 @@ __global__ void __launch_bounds__(kThreads, 2)
     if (blockIdx.x == 0) pad_short_row(rk.n, k, out);
     return;
   }
-  const WideRow w = wide[row];
-  const std::uint32_t mask = ~0u << kWideShift;
-  if (w.cands > cand_cap) {
-    if (blockIdx.x == 0)
-      finish_long_row(rk, kWideShift, w.prefix, mask, w.remaining, w.count, k, out, hist, stash,
-                      stash_cap, sh);
+  const int rank = sample_rank(rk.n, k, list_cap, stash_cap);
+  if (rank == 0) {
+    if (blockIdx.x == 0) exact_row(rk, k, out, smem_dyn, stash_cap, sh);
     return;
   }
-  std::uint32_t* ck = cand_key + static_cast<long long>(row) * cand_cap;
-  std::int32_t* cp = cand_pos + static_cast<long long>(row) * cand_cap;
+  std::uint32_t* ck = cand_key + static_cast<long long>(row) * list_cap;
+  std::int32_t* cp = cand_pos + static_cast<long long>(row) * list_cap;
   const int qb = blockIdx.x * chunk_quads, qe = min(qb + chunk_quads, rk.quads());
-  collect(rk, qb, qe, w.prefix, ck, cp, fill + row, cand_cap);
+  if (qb < qe) {  // ragged rows: the chunks past a shorter row's end only take their ticket
+    rk.prefetch(qb, qe);
+    const std::uint32_t t =
+        sample_threshold(rk, rank, reinterpret_cast<int*>(smem_dyn), smem_dyn + kMaxBins, sh);
+    collect(rk, qb, qe, t, ck, cp, fill + row, list_cap);
+  }
   if (!last_block(tickets + row, sh)) return;
-
-  const ListKeys lk{ck, w.cands};
-  const int shift2 = kWideShift / 2, bits2 = kWideShift - shift2;
-  std::uint32_t prefix = w.prefix, mk = mask;
-  int remaining = w.remaining, count = w.count;
-  clear_hist(hist);
-  __syncthreads();
-  count_pass<false, false>(lk, 0, lk.quads(), prefix, mk, shift2, bits2, hist, nullptr, nullptr);
-  __syncthreads();
-  select_digit(hist, shift2, bits2, prefix, mk, remaining, count, sh);
-  clear_hist(hist);
-  __syncthreads();
-  count_pass<false, false>(lk, 0, lk.quads(), prefix, mk, 0, shift2, hist, nullptr, nullptr);
-  __syncthreads();
-  select_digit(hist, 0, shift2, prefix, mk, remaining, count, sh);
-  emit_candidates(ck, cp, w.cands, rk.n, prefix, remaining, out, stash, sh);
+  wide_finish(logits, indices, seq_lens, s_q, cap, k, fill, cand_key, cand_pos, list_cap, stash_cap,
+              smem_dyn, sh);
 }
 
 // Several blocks per row pay for themselves when one block per row leaves SMs idle (fewer rows
 // than two blocks per SM: the one-block kernel runs two per SM) and rows are long: below ~16K
 // positions a row is a few microseconds' work for one block, less than the multi-block path's
-// fixed cost (a memset and two launches, a one-block finish per row after the second: about
-// 10 us). The finishing block's two bitmaps over the row must fit in its shared stash.
+// fixed cost (a memset, the sample, the one-block finish after the last chunk). The finishing
+// block's two bitmaps over the row must fit in its shared stash.
 bool use_wide_path(long long rows, long long longest, int k, int sms, long long stash_cap) {
   return rows < 2LL * sms && longest > 16384 && longest > k &&
          2 * ((longest + 31) / 32) <= stash_cap;
@@ -631,51 +779,40 @@ std::size_t align16(std::size_t bytes) {
 void topk_wide(Context& ctx, const TopkArgs& a, const std::int32_t* lens, int rows,
                long long longest, std::size_t smem, int stash_cap) {
   const Batch& bt = a.batch;
-  // Chunks: one wave of two blocks per SM over all rows, of at least 4096 positions each (the
-  // 8192-bin histogram is cleared and flushed once per block).
+  // Chunks: one wave of two blocks per SM over all rows, of at least 4096 positions each (each
+  // block reads the sample and selects its threshold first).
   const long long quads = (longest + 6) / 4;  // of the longest row, at any alignment
   const long long want = std::max(1, 2 * ctx.sms() / rows);
   long long chunk_quads = std::max<long long>(1024, (quads + want - 1) / want);
   chunk_quads = (chunk_quads + kThreads - 1) / kThreads * kThreads;
   const long long chunks = (quads + chunk_quads - 1) / chunk_quads;
-  // Candidates per row: room for a quarter of the longest row (at least 2k), never more than it.
-  const long long cand_cap = (std::min(longest, std::max(longest / 4, 2LL * a.k)) + 3) / 4 * 4;
+  // Candidates per row: room for a quarter of the longest row and for at least 5k (twice the
+  // ~2.25k expected, which sample_rank requires), never more than the row; a multiple of 4.
+  const long long list_cap = (std::min(longest, std::max(longest / 4, 5LL * a.k)) + 3) / 4 * 4;
 
-  // Scratch: [histograms | tickets of pass 1 | tickets of pass 2 | fill counts] (zeroed per call),
-  // then the pass-1 results and the candidate lists.
+  // Scratch: [tickets | fill counts] (zeroed per call), then the candidates' keys and positions.
   const std::size_t r = static_cast<std::size_t>(rows);
-  const std::size_t zeroed = align16(sizeof(int) * r * (kWideBins + 3));
-  const std::size_t wide_bytes = align16(sizeof(WideRow) * r);
-  const std::size_t list_bytes = align16(sizeof(std::uint32_t) * r * cand_cap);
-  char* ws = static_cast<char*>(ctx.scratch(zeroed + wide_bytes + 2 * list_bytes, 2));
-  int* ghist = reinterpret_cast<int*>(ws);
-  int* tickets1 = ghist + r * kWideBins;
-  int* tickets2 = tickets1 + r;
-  int* fill = tickets2 + r;
-  WideRow* wide = reinterpret_cast<WideRow*>(ws + zeroed);
-  auto* cand_key = reinterpret_cast<std::uint32_t*>(ws + zeroed + wide_bytes);
-  auto* cand_pos = reinterpret_cast<std::int32_t*>(ws + zeroed + wide_bytes + list_bytes);
+  const std::size_t zeroed = align16(sizeof(int) * 2 * r);
+  const std::size_t list_bytes = align16(sizeof(std::uint32_t) * r * list_cap);
+  char* ws = static_cast<char*>(ctx.scratch(zeroed + 2 * list_bytes, 2));
+  int* tickets = reinterpret_cast<int*>(ws);
+  int* fill = tickets + r;
+  auto* cand_key = reinterpret_cast<std::uint32_t*>(ws + zeroed);
+  auto* cand_pos = reinterpret_cast<std::int32_t*>(ws + zeroed + list_bytes);
   CUDA_CHECK(cudaMemsetAsync(ws, 0, zeroed, ctx.stream()));
 
   const dim3 grid(static_cast<unsigned>(chunks), static_cast<unsigned>(rows));
-  const int s_q = static_cast<int>(bt.s_q), cq = static_cast<int>(chunk_quads);
-  wide_histogram<<<grid, kThreads, 0, ctx.stream()>>>(a.logits, lens, s_q, bt.capacity, a.k, cq,
-                                                      ghist, tickets1, wide);
-  CUDA_CHECK_LAUNCH();
-  set_dynamic_smem(reinterpret_cast<const void*>(wide_select), smem);
-  wide_select<<<grid, kThreads, smem, ctx.stream()>>>(
-      a.logits, a.indices, lens, s_q, bt.capacity, a.k, cq, wide, tickets2, fill, cand_key,
-      cand_pos, static_cast<int>(cand_cap), stash_cap);
+  set_dynamic_smem(reinterpret_cast<const void*>(wide_topk), smem);
+  wide_topk<<<grid, kThreads, smem, ctx.stream()>>>(
+      a.logits, a.indices, lens, static_cast<int>(bt.s_q), bt.capacity, a.k,
+      static_cast<int>(chunk_quads), tickets, fill, cand_key, cand_pos, static_cast<int>(list_cap),
+      stash_cap);
   CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace
 
-// Top-k v3 (topk_sampled.cu): one read of each long row; opt-in until it has run on a GPU.
-void topk_sampled(Context& ctx, const TopkArgs& a);
-
 void topk(Context& ctx, const TopkArgs& a) {
-  if (opted_in("COSTCURVE_TOPK_SAMPLED")) return topk_sampled(ctx, a);
   const Batch& bt = a.batch;
   check_topk(bt, a.k);
   if (!a.logits || !a.indices) throw OpError("cuda topk: logits and indices must not be null");
@@ -687,9 +824,9 @@ void topk(Context& ctx, const TopkArgs& a) {
                   " exceeds the limit of 2^31 - 2^16");
 
   // Shared memory: the histogram plus a stash for as many keys as leave room for a second block
-  // on the SM, and no more than the longest row needs. wide_select has the same layout.
+  // on the SM, and no more than the longest row needs. wide_topk has the same layout.
   static const int static_bytes = std::max(static_smem(reinterpret_cast<const void*>(topk_kernel)),
-                                           static_smem(reinterpret_cast<const void*>(wide_select)));
+                                           static_smem(reinterpret_cast<const void*>(wide_topk)));
   const cudaDeviceProp& pr = ctx.prop();
   const long long budget =
       std::min<long long>(static_cast<long long>(pr.sharedMemPerBlockOptin),
