@@ -9,12 +9,14 @@ import sys
 
 ROWS = [  # (op, phase, batch, dtype, position)
     ("dense_prefill", "prefill", 1, "bf16", 131072),
+    ("dense_prefill", "prefill", 1, "bf16", 16384),
     ("dense_decode", "decode", 32, "bf16", 131072),
     ("dense_decode", "decode", 1, "bf16", 131072),
     ("indexer", "prefill", 1, "fp8_e4m3", 131072),
     ("indexer", "decode", 32, "fp8_e4m3", 131072),
     ("topk", "prefill", 1, "f32", 131072),
     ("topk", "decode", 32, "f32", 131072),
+    ("topk", "decode", 1, "f32", 131072),
     ("sparse_prefill", "prefill", 1, "bf16", 131072),
     ("sparse_decode", "decode", 32, "bf16", 131072),
     ("sparse_decode", "decode", 32, "fp8_e4m3", 131072),
