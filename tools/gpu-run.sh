@@ -15,7 +15,8 @@
 # ab (not in the default list): the points AB_FILTER selects (default 'dense_prefill') swept with
 # the default kernels (<scenario>.ab-base.json), then with AB_ENV set (default: the opt-in kernel,
 # COSTCURVE_PREFILL_OVERLAP=1; <scenario>.ab-optin.json), and `costcurve compare` of the two
-# (logs/ab-<scenario>.md): before and after on one card, one call.
+# (logs/ab-<scenario>.md): before and after on one card, one call. AB_SCENARIOS (default:
+# SCENARIOS) narrows it to the scenarios that hold such points.
 # BACKEND (default cuda) lets the stages run on a CPU, to check this script.
 # BUDGET_S (default 560): the sweeps stop cleanly before the run has taken this many seconds; a
 # sweep cut short resumes next time from results/$RESULTS_NAME/, where the partial results of an
@@ -150,7 +151,7 @@ fi
 if has ab; then
   ab_filter=${AB_FILTER:-dense_prefill}
   ab_env=${AB_ENV:-COSTCURVE_PREFILL_OVERLAP=1}
-  for s in $scenarios; do
+  for s in ${AB_SCENARIOS:-$scenarios}; do
     for side in base optin; do
       t=$(left)
       if [ "$t" -le 20 ]; then

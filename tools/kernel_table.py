@@ -3,6 +3,7 @@
 of one or more results files (a "before" and an "after" column when given two sets).
 
 usage: tools/kernel_table.py AFTER_FILES... [--before BEFORE_FILES...]
+(where files hold the same point, the later file's wins: list them oldest first)
 """
 import json
 import sys
@@ -58,3 +59,18 @@ for key in ROWS:
     cond = "%s, B=%d, L=%dK, %s" % (phase, b, pos // 1024, dt)
     cells = ([cell(prev.get(key))] if before else []) + [cell(after.get(key))]
     print("| %s | %s | %s |" % (op, cond, " | ".join(cells)))
+
+# The whole DSA decode step (issue 9's last row): indexer, top-k and sparse attention run one after
+# another, so the step's floor is the sum of their roofline floors.
+print()
+for dt in ("bf16", "fp8_e4m3"):
+    for label, pts in (("before", prev), ("after", after)) if before else (("measured", after),):
+        parts = [pts.get(("indexer", "decode", 32, "fp8_e4m3", 131072)),
+                 pts.get(("topk", "decode", 32, "f32", 131072)),
+                 pts.get(("sparse_decode", "decode", 32, dt, 131072))]
+        if None in parts:
+            continue
+        t = sum(p["timing"]["median_s"] for p in parts)
+        floor = sum(p["roofline"]["floor_s"] for p in parts)
+        print("DSA decode step, B=32, L=128K, %s cache (%s): %.0f us against a floor of %.0f us, "
+              "%.2fx  " % (dt, label, t * 1e6, floor * 1e6, t / floor))
