@@ -123,6 +123,21 @@ std::string describe_not_comparable(const PointResult& b, const PointResult& c) 
   return s + ")";
 }
 
+// The kernel-selection variables a sweep ran with (context.kernel_env), as "A=1 B=0", or "none";
+// the file is untrusted, so anything but a string value shows as "?" and the text is bounded.
+std::string kernel_env_string(const ResultsFile& f) {
+  if (!f.context.is_object()) return "none";
+  const auto it = f.context.find("kernel_env");
+  if (it == f.context.end() || !it->is_object() || it->empty()) return "none";
+  std::string out;
+  for (const auto& [k, v] : it->items()) {
+    if (!out.empty()) out += ' ';
+    out += k + "=" + (v.is_string() ? v.get<std::string>() : std::string("?"));
+    if (out.size() > 200) return out.substr(0, 200) + "...";
+  }
+  return out;
+}
+
 std::string context_string(const ResultsFile& f, const char* key) {
   if (!f.context.is_object()) return {};
   const auto it = f.context.find(key);
@@ -411,6 +426,12 @@ CompareReport compare_results(const ResultsFile& base, const ResultsFile& cur,
   if (base.has_ceilings && cur.has_ceilings && base.ceilings.device != cur.ceilings.device)
     r.warnings.push_back("different devices: baseline " + base.ceilings.device + ", current " +
                          cur.ceilings.device);
+  const std::string env_b = kernel_env_string(base), env_c = kernel_env_string(cur);
+  if (env_b != env_c)
+    r.warnings.push_back(
+        "different kernel selection (the files time different kernels): "
+        "baseline " +
+        env_b + ", current " + env_c);
   if (cannot_reach_alpha > 0)
     r.warnings.push_back(std::to_string(cannot_reach_alpha) + " of " +
                          std::to_string(r.points.size()) +
