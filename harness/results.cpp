@@ -313,6 +313,19 @@ json ResultsFile::to_json() const {
   return {{"context", context}, {"benchmarks", benchmarks}, {"costcurve", cc}};
 }
 
+std::string ResultsFile::kernel_selection() const {
+  if (!context.is_object()) return "none";
+  const auto it = context.find("kernel_env");
+  if (it == context.end() || !it->is_object() || it->empty()) return "none";
+  std::string out;
+  for (const auto& [k, v] : it->items()) {
+    if (!out.empty()) out += ' ';
+    out += k + "=" + (v.is_string() ? v.get<std::string>() : std::string("?"));
+    if (out.size() > 200) return out.substr(0, 200) + "...";
+  }
+  return out;
+}
+
 ResultsFile results_from_json(const json& j, const std::string& origin) {
   JsonObject top(j, origin);
   ResultsFile f;

@@ -67,6 +67,10 @@ struct ResultsFile {
 
   const PointResult* find(const std::string& name) const;
   nlohmann::json to_json() const;
+  // The kernel-selection variables the sweep ran with (context.kernel_env), as "A=1 B=0", or
+  // "none" (also for files older than the field); untrusted, so a value that is not a string
+  // shows as "?", and the text is bounded.
+  std::string kernel_selection() const;
 };
 
 // Loads and validates a results file (untrusted input): throws InputError naming file and field.

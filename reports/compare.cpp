@@ -123,21 +123,6 @@ std::string describe_not_comparable(const PointResult& b, const PointResult& c) 
   return s + ")";
 }
 
-// The kernel-selection variables a sweep ran with (context.kernel_env), as "A=1 B=0", or "none";
-// the file is untrusted, so anything but a string value shows as "?" and the text is bounded.
-std::string kernel_env_string(const ResultsFile& f) {
-  if (!f.context.is_object()) return "none";
-  const auto it = f.context.find("kernel_env");
-  if (it == f.context.end() || !it->is_object() || it->empty()) return "none";
-  std::string out;
-  for (const auto& [k, v] : it->items()) {
-    if (!out.empty()) out += ' ';
-    out += k + "=" + (v.is_string() ? v.get<std::string>() : std::string("?"));
-    if (out.size() > 200) return out.substr(0, 200) + "...";
-  }
-  return out;
-}
-
 std::string context_string(const ResultsFile& f, const char* key) {
   if (!f.context.is_object()) return {};
   const auto it = f.context.find(key);
@@ -426,7 +411,7 @@ CompareReport compare_results(const ResultsFile& base, const ResultsFile& cur,
   if (base.has_ceilings && cur.has_ceilings && base.ceilings.device != cur.ceilings.device)
     r.warnings.push_back("different devices: baseline " + base.ceilings.device + ", current " +
                          cur.ceilings.device);
-  const std::string env_b = kernel_env_string(base), env_c = kernel_env_string(cur);
+  const std::string env_b = base.kernel_selection(), env_c = cur.kernel_selection();
   if (env_b != env_c)
     r.warnings.push_back(
         "different kernel selection (the files time different kernels): "

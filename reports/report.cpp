@@ -251,7 +251,7 @@ int run_report(const ReportOptions& opt, std::ostream& out) {
   // Provenance stamps: every plot names the builds, devices and dates of the results behind it;
   // a kernel plot shows one results file, the cost plots all of them.
   const auto stamp = [](const std::vector<const ResultsFile*>& files) {
-    std::vector<std::string> shas, devices, dates;
+    std::vector<std::string> shas, devices, dates, kernels;
     const auto add = [](std::vector<std::string>& v, const std::string& x) {
       if (!x.empty() && std::find(v.begin(), v.end(), x) == v.end()) v.push_back(x);
     };
@@ -259,6 +259,7 @@ int run_report(const ReportOptions& opt, std::ostream& out) {
       add(shas, r->git_sha);
       add(devices, r->has_ceilings ? r->ceilings.device : r->backend);
       add(dates, r->context.value("date", ""));
+      if (const std::string k = r->kernel_selection(); k != "none") add(kernels, k);
     }
     std::sort(dates.begin(), dates.end());
     const auto join = [](const std::vector<std::string>& v, const char* sep) {
@@ -269,6 +270,8 @@ int run_report(const ReportOptions& opt, std::ostream& out) {
     std::string t = "costcurve " + join(shas, " + ") + " - " + join(devices, " + ");
     if (!dates.empty())
       t += " - " + (dates.size() == 1 ? dates[0] : dates.front() + " .. " + dates.back());
+    if (!kernels.empty())
+      t += " - with " + join(kernels, " + ");  // a kernel other than the default
     return t;
   };
   std::vector<const ResultsFile*> all;

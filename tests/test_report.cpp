@@ -92,6 +92,8 @@ TEST(Report, EachKernelPlotNamesItsOwnBuild) {
   json r = json::parse(slurp(o.results.front()));
   r["costcurve"]["git_sha"] = "0123456789ab";
   r["context"]["date"] = "2026-12-01T00:00:00+00:00";
+  // Swept with another kernel selected: the stamp says so, and a hostile value stays inert.
+  r["context"]["kernel_env"] = {{"COSTCURVE_PREFILL_OVERLAP", "1' ; system(\"touch x\") ; `id`"}};
   write_atomic(d / "resweep.json", r.dump());
   o.results.insert(o.results.begin(), d / "resweep.json");
   o.gnuplot = "/nonexistent/gnuplot";
@@ -108,9 +110,13 @@ TEST(Report, EachKernelPlotNamesItsOwnBuild) {
   const std::string k0 = section("kernels_0", "kernels_0_time"),
                     k1 = section("kernels_1", "kernels_1_time");
   EXPECT_NE(k0.find("costcurve 0123456789ab - "), std::string::npos);
+  EXPECT_NE(k0.find(" - with COSTCURVE_PREFILL_OVERLAP=1"), std::string::npos);
+  EXPECT_EQ(gp.find('`'), std::string::npos);
+  EXPECT_EQ(gp.find("system(\""), std::string::npos);
   EXPECT_EQ(k0.find(other), std::string::npos);
   EXPECT_NE(k1.find("costcurve " + other + " - "), std::string::npos);
   EXPECT_EQ(k1.find("0123456789ab"), std::string::npos);
+  EXPECT_EQ(k1.find(" - with "), std::string::npos);  // the default kernels: nothing to say
   EXPECT_NE(section("cost_0", "cost_1").find("costcurve 0123456789ab + " + other),
             std::string::npos);
   fs::remove_all(d);
