@@ -20,7 +20,7 @@
 # BACKEND (default cuda) lets the stages run on a CPU, to check this script.
 # BUDGET_S (default 560): the sweeps stop cleanly before the run has taken this many seconds; a
 # sweep cut short resumes next time from results/$RESULTS_NAME/, where the partial results of an
-# earlier run are looked for (copy them there and run again).
+# earlier run of the same build (COSTCURVE_GIT_SHA) are looked for (copy them there and run again).
 # Header-only packages missing on the GPU machine travel in .deps (CLI11 unpacked from Debian's
 # package with dpkg -x); the tree may arrive without .git, hence COSTCURVE_GIT_SHA.
 set -eu
@@ -133,7 +133,11 @@ if has sweep; then
       dst="$out/$s.${RESULTS_TAG:-filtered}.json"
       filter="--filter $SWEEP_FILTER"
     fi
-    [ -f "results/$name/$(basename "$dst")" ] && cp "results/$name/$(basename "$dst")" "$dst"
+    # Resumed only from a file of this very build: --resume refuses another build's file.
+    src="results/$name/$(basename "$dst")"
+    if [ -f "$src" ] && grep -q "\"git_sha\": \"${COSTCURVE_GIT_SHA:-unknown}\"" "$src"; then
+      cp "$src" "$dst"
+    fi
     t=$(left)
     if [ "$t" -le 20 ]; then
       say "sweep $s: no time left"
