@@ -11,6 +11,17 @@ struct KeySplits {
   long split_keys = 0;  // keys per part: a multiple of the tile
 };
 
+// choose_key_splits' merge_cost for attention that writes a d_v-float partial per query row and
+// split (read back by the merge) and spends 2 (d_qk + d_v) FLOP per row and key: the two sides
+// compared at ~250 bf16 FLOP per HBM byte (an H100's balance; the rule needs only the order of
+// magnitude). Rows cancel out.
+inline double attention_merge_cost(int d_qk, int d_v, long max_keys) {
+  constexpr double kFlopPerByte = 250.0;
+  const double partial_bytes = 2.0 * d_v * 4;  // per row: written, then read
+  const double flops = 2.0 * static_cast<double>(std::max(max_keys, 1L)) * (d_qk + d_v);
+  return partial_bytes * kFlopPerByte / flops;
+}
+
 // With `blocks` blocks before splitting, one block per SM at a time: the number of parts that
 // leaves the fewest SMs idle over the waves, ties to fewer (each split costs a merge), keeping at
 // least `min_tiles` tiles of `tile_keys` per part and at most 256 parts. Measured on an H100:

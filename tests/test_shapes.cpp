@@ -94,14 +94,19 @@ TEST(Shapes, KeySplitsCoverTheKeysAndFillTheWaves) {
   // A merge cost keeps a full grid whole (prefill: 512 blocks of a 512-token chunk at 16K keys
   // split 31 ways without one) and still splits a grid that leaves most SMs idle.
   EXPECT_GT(choose_key_splits(512, 132, 16384, 128).splits, 1);
-  EXPECT_EQ(choose_key_splits(512, 132, 16384, 128, 4, 400.0 / 16384).splits, 1);
-  EXPECT_EQ(choose_key_splits(512, 132, 131072, 128, 4, 400.0 / 131072).splits, 1);
-  EXPECT_GT(choose_key_splits(2, 132, 5005, 128, 4, 400.0 / 5005).splits, 5);
-  EXPECT_GT(choose_key_splits(16, 132, 131072, 128, 4, 400.0 / 131072).splits, 4);
+  EXPECT_EQ(
+      choose_key_splits(512, 132, 16384, 128, 4, attention_merge_cost(192, 128, 16384)).splits, 1);
+  EXPECT_EQ(
+      choose_key_splits(512, 132, 131072, 128, 4, attention_merge_cost(192, 128, 131072)).splits,
+      1);
+  EXPECT_GT(choose_key_splits(2, 132, 5005, 128, 4, attention_merge_cost(192, 128, 5005)).splits,
+            5);
+  EXPECT_GT(
+      choose_key_splits(16, 132, 131072, 128, 4, attention_merge_cost(192, 128, 131072)).splits, 4);
   // MQA decode's weight (64 x 512 partials against 64 rows x 1088 dims of MMAs): B=32 at 128K
   // (64 blocks) fills one wave with 2 splits instead of 33.
-  const double mqa = 2.0 * 64 * 512 * 4 * 250 / (2.0 * 64 * 131072 * 1088);
-  EXPECT_EQ(choose_key_splits(64, 132, 131072, 64, 4, mqa).splits, 2);
+  EXPECT_EQ(
+      choose_key_splits(64, 132, 131072, 64, 4, attention_merge_cost(576, 512, 131072)).splits, 2);
 }
 
 TEST(Shapes, OpNamesRoundTrip) {

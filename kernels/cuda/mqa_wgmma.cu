@@ -489,14 +489,11 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
     for (std::int64_t len : s.batch.seq_lens) max_keys = std::max<long>(max_keys, len);
   // One block per SM (the kernel takes ~225 KB of shared memory).
   const long blocks = static_cast<long>((s.heads + kRows - 1) / kRows) * rows;
-  // COSTCURVE_MQA_MERGE_COST=1 (not yet measured; NOTES.md, dense_decode): weigh each split's
-  // partial (kRows x kDv floats, written then merged) against the block's MMAs, as prefill does.
-  // Dense decode B=32 at 128K would take 2 splits instead of 33 (~0.5 GB less merge traffic).
+  // COSTCURVE_MQA_MERGE_COST=1 (not yet measured; NOTES.md, dense_decode): weigh the merge as
+  // prefill does. Dense decode B=32 at 128K would take 2 splits instead of 33 (~0.5 GB less
+  // merge traffic).
   const double merge_cost =
-      env_flag("COSTCURVE_MQA_MERGE_COST")
-          ? 2.0 * kRows * kDv * 4 * 250.0 /
-                (2.0 * kRows * static_cast<double>(std::max(max_keys, 1L)) * (kDqk + kDv))
-          : 0.0;
+      env_flag("COSTCURVE_MQA_MERGE_COST") ? attention_merge_cost(kDqk, kDv, max_keys) : 0.0;
   const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, kKeys, 4, merge_cost);
   const long splits = ks.splits, split_keys = ks.split_keys;
   p.splits = static_cast<int>(splits);

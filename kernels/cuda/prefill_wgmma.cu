@@ -429,12 +429,8 @@ bool prefill_wgmma(Context& ctx, const DensePrefillArgs& a) {
   // One block per SM (~210 KB of shared memory).
   const long long max_keys = *std::max_element(bt.seq_lens.begin(), bt.seq_lens.end());
   const long long blocks = (bt.s_q + kRows - 1) / kRows * bt.batch() * s.heads;
-  // A split's partial (kRows x kDv floats, written then read by the merge) against the block's
-  // MMAs over all its keys, at ~250 bf16 FLOP per HBM byte (an H100's balance; the rule needs
-  // only the order of magnitude).
-  const double merge_cost =
-      2.0 * kRows * kDv * 4 * 250.0 / (2.0 * kRows * static_cast<double>(max_keys) * (kDqk + kDv));
-  const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, kKeys, 4, merge_cost);
+  const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, kKeys, 4,
+                                         attention_merge_cost(kDqk, kDv, max_keys));
   const long long splits = ks.splits, split_keys = ks.split_keys;
   p.splits = static_cast<int>(splits);
   p.split_keys = static_cast<int>(std::min<long long>(split_keys, INT_MAX - kKeys));
