@@ -1,0 +1,427 @@
+// MQA attention over a bf16 latent cache (dense_decode and sparse attention) on Hopper, warp-
+// specialised, with the "seesaw" schedule that FlashMLA's 2025-04 write-up describes.
+//
+// Why a second kernel beside mqa_wgmma.cu: there, one warpgroup computes a tile's S, its softmax
+// and its half of P V one after the other while the other warpgroup waits, and the same threads
+// issue the next tile's loads; measured (NOTES.md, attention v4), its loads and MMAs do not
+// overlap. Here a producer warpgroup loads key tiles (cp.async, gathered by index for sparse
+// attention) into two stages, each 64-dim column block completing on its own mbarrier, and the two
+// consumer warpgroups take the tiles in pairs: warpgroup 0 computes S0 = Q K0^T, warpgroup 1
+// S1 = Q K1^T, and each updates its own half of O (columns 0-255 and 256-511) with both P0 and
+// P1. The running row max passes from warpgroup 0 to 1 and back through shared memory, so one
+// warpgroup's softmax runs while the other's MMAs do:
+//   wg0: S0; m0 = max(m, rowmax S0); P0 = exp(S0 - m0); O_L = O_L a0 + P0 V0_L
+//   wg1: S1; m1 = max(m0, rowmax S1); P1 = exp(S1 - m1); O_R = O_R a0 a1 + P1 V1_R
+//   wg0: O_L = O_L a1 + P1 V1_L            wg1: O_R += (P0 a1) V0_R
+// (a0 = exp(m - m0), a1 = exp(m0 - m1)), which is the online softmax over both tiles. A tile's last
+// column block (the 64 rope dims) only feeds S; once S is done it holds that tile's P for the other
+// warpgroup, which is how Q, two stages and both P fit in 227 KB. Each stage's column blocks are
+// released in three groups (dims 0-255, 256-511, the rope block) as their last reader finishes, so
+// the next pair's first blocks load while this pair's last MMAs run.
+#include <cuda_bf16.h>
+
+#include <cstdint>
+
+#include "kernels/cuda/context.cuh"
+#include "kernels/cuda/mla_tiles.cuh"
+#include "kernels/cuda/sm90.cuh"
+
+namespace costcurve::cuda::mla {
+namespace {
+
+constexpr int kThreads = 384;  // consumer warpgroups 0 and 1, producer warpgroup 2
+// From a 1024-byte-aligned base: Q, stage 0, stage 1, positions [2][kKeys], six row-statistic
+// arrays [kRows] (m0, a0 from warpgroup 0; m1, a1 from 1; the two halves of l), mbarriers.
+constexpr int kOffPos = 3 * kTileBytes;
+constexpr int kOffStat = kOffPos + 2 * kKeys * 4;
+constexpr int kOffBar = kOffStat + 6 * kRows * 4;
+constexpr int kFullBars = 2 * kColBlocks, kEmptyBars = 2 * 3;
+constexpr int kSmem = kOffBar + (kFullBars + kEmptyBars + 1) * 8 + 1024;
+static_assert(kSmem <= 227 * 1024, "fits an H100's shared memory per block");
+// Named barriers (0 is __syncthreads): warpgroup 0's P0, m0 and a0 ready; 1's P1, m1 and a1
+// ready; the two halves of l.
+constexpr int kBarM0 = 1, kBarP1 = 2, kBarL = 3;
+
+#ifdef COSTCURVE_WGMMA
+__device__ __forceinline__ void cp_async_arrive_noinc(std::uint32_t bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
+}
+__device__ __forceinline__ void bar_arrive(int id) {
+  asm volatile("bar.arrive %0, 256;\n" ::"r"(id) : "memory");
+}
+__device__ __forceinline__ void bar_sync(int id) {
+  asm volatile("bar.sync %0, 256;\n" ::"r"(id) : "memory");
+}
+// Waits for a column block, then orders the cp.async writes it saw before the wgmma reads.
+__device__ __forceinline__ void wait_block(std::uint32_t bar, std::uint32_t parity) {
+  sm90::mbar_wait(bar, parity);
+  __syncwarp();
+  fence_async_smem();
+}
+
+// S = Q K^T over the column blocks in the order given (the order the producer fills them).
+template <int kFirst>
+__device__ __forceinline__ void compute_s(float (&s)[32], const unsigned char* sQ,
+                                          const unsigned char* sK, std::uint32_t full0,
+                                          std::uint32_t parity) {
+#pragma unroll
+  for (int i = 0; i < 32; ++i) s[i] = 0.0f;
+  wgmma_fence();
+#pragma unroll
+  for (int i = 0; i < kColBlocks; ++i) {
+    const int cb = (kFirst + i) % kColBlocks;
+    wait_block(full0 + 8 * cb, parity);
+#pragma unroll
+    for (int ks = 0; ks < 4; ++ks)
+      wgmma_m64n64k16_ss(s, desc_sw128(sQ + cb * kBlockBytes + ks * 32, 16),
+                         desc_sw128(sK + cb * kBlockBytes + ks * 32, 16));
+  }
+  wgmma_commit();
+  wgmma_wait0();
+  sm90::fence_operands(s);
+}
+
+// Scales and masks S (invisible keys: -inf) and returns this thread's two row maxima, reduced
+// over the lane quad that shares each row.
+__device__ __forceinline__ void mask_and_max(float (&s)[32], const int* tpos, int t, float scale,
+                                             float (&mx)[2]) {
+  mx[0] = mx[1] = -INFINITY;
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      const bool ok = tpos[8 * i + 2 * t + (c & 1)] >= 0;
+      s[4 * i + c] = ok ? s[4 * i + c] * scale : -INFINITY;
+      mx[c >> 1] = fmaxf(mx[c >> 1], s[4 * i + c]);
+    }
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+  }
+}
+
+// P = exp2(S - base) in place; returns this thread's partial row sums.
+__device__ __forceinline__ void exponentiate(float (&s)[32], const float (&base)[2],
+                                             float (&rs)[2]) {
+  rs[0] = rs[1] = 0.0f;
+#pragma unroll
+  for (int i = 0; i < 32; ++i) {
+    s[i] = exp2f(s[i] - base[(i >> 1) & 1]);
+    rs[(i >> 1) & 1] += s[i];
+  }
+}
+
+// The accumulator layout of S is the A-fragment layout of the P V wgmma.
+__device__ __forceinline__ void pack_p(const float (&s)[32], std::uint32_t (&pa)[4][4]) {
+#pragma unroll
+  for (int kc = 0; kc < 4; ++kc)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) pa[kc][e] = pack_bf16(s[8 * kc + 2 * e], s[8 * kc + 2 * e + 1]);
+}
+
+// P's A fragments pass to the other warpgroup's thread of the same index, which holds the same
+// rows: [4][128 threads] of 16 bytes, so consecutive threads touch consecutive 16 bytes.
+__device__ __forceinline__ void put_frags(unsigned char* buf, const std::uint32_t (&pa)[4][4],
+                                          int ctid) {
+#pragma unroll
+  for (int kc = 0; kc < 4; ++kc)
+    reinterpret_cast<uint4*>(buf)[kc * 128 + ctid] =
+        make_uint4(pa[kc][0], pa[kc][1], pa[kc][2], pa[kc][3]);
+}
+__device__ __forceinline__ void get_frags(const unsigned char* buf, std::uint32_t (&pa)[4][4],
+                                          int ctid) {
+#pragma unroll
+  for (int kc = 0; kc < 4; ++kc) {
+    const uint4 v = reinterpret_cast<const uint4*>(buf)[kc * 128 + ctid];
+    pa[kc][0] = v.x;
+    pa[kc][1] = v.y;
+    pa[kc][2] = v.z;
+    pa[kc][3] = v.w;
+  }
+}
+// Fragment word e holds row ra (e even) or ra + 8 (e odd).
+__device__ __forceinline__ void scale_frags(std::uint32_t (&pa)[4][4], const float (&f)[2]) {
+#pragma unroll
+  for (int kc = 0; kc < 4; ++kc)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float2 v = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&pa[kc][e]));
+      pa[kc][e] = pack_bf16(v.x * f[e & 1], v.y * f[e & 1]);
+    }
+}
+
+__device__ __forceinline__ void scale_o(float (&o)[128], const float (&f)[2]) {
+#pragma unroll
+  for (int i = 0; i < 128; ++i) o[i] *= f[(i >> 1) & 1];
+}
+#endif  // COSTCURVE_WGMMA
+
+__global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_constant__ Params p) {
+#ifdef COSTCURVE_WGMMA
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const auto raw = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
+  unsigned char* sm = smem_raw + ((1024 - (raw & 1023)) & 1023);
+  unsigned char* sQ = sm;
+  unsigned char* sK[2] = {sm + kTileBytes, sm + 2 * kTileBytes};
+  int* sPos = reinterpret_cast<int*>(sm + kOffPos);
+  float* sM0 = reinterpret_cast<float*>(sm + kOffStat);
+  float* sA0 = sM0 + kRows;
+  float* sM1 = sA0 + kRows;
+  float* sA1 = sM1 + kRows;
+  float* sL = sA1 + kRows;  // [2][kRows]
+  const std::uint32_t bars = sm90::smem_u32(sm + kOffBar);
+  const auto full = [&](int st, int cb) { return bars + 8 * (st * kColBlocks + cb); };
+  const auto empty = [&](int st, int grp) { return bars + 8 * (kFullBars + st * 3 + grp); };
+  const std::uint32_t qfull = bars + 8 * (kFullBars + kEmptyBars);
+
+  const int tid = threadIdx.x, wg = tid >> 7;
+  const int tok = blockIdx.y;  // b * s_q + query index
+  const int b = tok / p.s_q;
+  const int r0 = blockIdx.x * kRows;
+  const int rows_valid = min(kRows, p.heads - r0);
+  const int pos = p.seq_lens[b] - p.s_q + tok % p.s_q;
+  const bool sparse = p.idx != nullptr;
+  const long key_end = sparse ? p.top_k : pos + 1;
+  const long kb = static_cast<long>(blockIdx.z) * p.split_keys;
+  const long ke = min(key_end, kb + p.split_keys);
+  // Tiles come in pairs; an odd count ends with a tile of zero rows, fully masked.
+  const int pairs = ke > kb ? static_cast<int>((ke - kb + 2 * kKeys - 1) / (2 * kKeys)) : 0;
+
+  if (tid == 0) {
+    // A column block completes when the producer's 128 threads' copies have landed; the first
+    // block filled in a stage also waits for their plain arrivals after writing its positions.
+    for (int st = 0; st < 2; ++st)
+      for (int cb = 0; cb < kColBlocks; ++cb)
+        sm90::mbar_init(full(st, cb), cb == (st == 0 ? 0 : 4) ? 256 : 128);
+    for (int i = 0; i < kEmptyBars; ++i) sm90::mbar_init(bars + 8 * (kFullBars + i), 256);
+    sm90::mbar_init(qfull, 128);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  if (wg == 2) {  // producer
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n" ::: "memory");
+    const int pt = tid - 256;
+    for (int c = pt; c < kRows * 72; c += 128) {
+      const int r = c / 72, j = c % 72;
+      const bool ok = r < rows_valid;
+      const bf16* src = ok ? p.q + (static_cast<long>(tok) * p.heads + r0 + r) * kDqk + j * 8 : p.q;
+      cp_async16(sQ + swz(r, j), src, ok ? 16 : 0);
+    }
+    cp_async_arrive_noinc(qfull);
+    // Position of list entry j (dense: j itself), or -1 when past the split or not visible.
+    const auto key_pos = [&](long j) -> int {
+      if (j >= ke) return -1;
+      if (!sparse) return static_cast<int>(j);
+      const int x = p.idx[static_cast<long>(tok) * p.top_k + j];
+      return (x >= 0 && x <= pos) ? x : -1;
+    };
+    // This thread copies 16-byte chunk (pt & 7) of rows (pt >> 3) + 16 i of every column block.
+    const int row0 = pt >> 3, chunk = pt & 7;
+    const bf16* kvb = p.kv + static_cast<long>(b) * p.cap * kDqk;
+    for (int pr = 0; pr < pairs; ++pr) {
+      const std::uint32_t parity = (pr & 1) ^ 1;  // a fresh barrier passes parity 1
+      int kp0[4], kp1[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        kp0[i] = key_pos(kb + 2 * pr * kKeys + row0 + 16 * i);
+        kp1[i] = key_pos(kb + (2 * pr + 1) * kKeys + row0 + 16 * i);
+      }
+      // Groups in the order they are released: stage 0's dims 0-255 (after warpgroup 0's P0 V),
+      // stage 1's dims 256-511, then the rest.
+#pragma unroll 1
+      for (int o = 0; o < 6; ++o) {
+        const int st = (0b110010 >> o) & 1, grp = (0b001010010100 >> (2 * o)) & 3;
+        const bool first = o < 2;
+        sm90::mbar_wait(empty(st, grp), parity);
+        if (first && pt < kKeys) sPos[st * kKeys + pt] = key_pos(kb + (2 * pr + st) * kKeys + pt);
+#pragma unroll 1
+        for (int cb = 4 * grp; cb < (grp == 2 ? kColBlocks : 4 * grp + 4); ++cb) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+            const int k = st ? kp1[i] : kp0[i];
+            const bf16* src =
+                k >= 0 ? kvb + static_cast<long>(k) * kDqk + cb * 64 + chunk * 8 : p.kv;
+            cp_async16(sm + (1 + st) * kTileBytes + swz(row0 + 16 * i, cb * 8 + chunk), src,
+                       k >= 0 ? 16 : 0);
+          }
+          cp_async_arrive_noinc(full(st, cb));
+          if (first && cb == 4 * grp) sm90::mbar_arrive(full(st, cb));  // positions written
+        }
+      }
+    }
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+    return;
+  }
+
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n" ::: "memory");
+  const int warp = (tid & 127) >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int ra = warp * 16 + g;  // this thread's rows: ra and ra + 8
+  const int ctid = tid & 127;
+  float o[128];
+#pragma unroll
+  for (int i = 0; i < 128; ++i) o[i] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  sm90::mbar_wait(qfull, 0);
+  fence_async_smem();
+
+  for (int pr = 0; pr < pairs; ++pr) {
+    const std::uint32_t parity = pr & 1;
+    float s[32], mx[2], base[2], rs[2];
+    std::uint32_t pa[4][4];
+    if (wg == 0) {
+      compute_s<0>(s, sQ, sK[0], full(0, 0), parity);
+      mask_and_max(s, sPos, t, p.scale_log2, mx);
+      float a0[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const float m_new = fmaxf(m[i], mx[i]);
+        base[i] = m_new == -INFINITY ? 0.0f : m_new;  // all masked so far: no NaN
+        a0[i] = exp2f(m[i] - base[i]);
+        m[i] = m_new;
+      }
+      exponentiate(s, base, rs);
+      l[0] = l[0] * a0[0] + rs[0];
+      l[1] = l[1] * a0[1] + rs[1];
+      pack_p(s, pa);
+      put_frags(sK[0] + 8 * kBlockBytes, pa, ctid);  // P0 over stage 0's rope block
+      if (t == 0) {
+        sM0[ra] = m[0];
+        sM0[ra + 8] = m[1];
+        sA0[ra] = a0[0];
+        sA0[ra + 8] = a0[1];
+      }
+      bar_arrive(kBarM0);
+      scale_o(o, a0);
+      wgmma_fence();
+#pragma unroll
+      for (int kc = 0; kc < 4; ++kc)
+        wgmma_m64n256k16_rs_tb(o, pa[kc], desc_sw128(sK[0] + kc * 2048, kBlockBytes));
+      wgmma_commit();
+      wgmma_wait0();
+      sm90::fence_operands(o);
+      sm90::mbar_arrive(empty(0, 0));  // stage 0's dims 0-255: only this warpgroup reads them
+      sm90::mbar_arrive(empty(0, 1));  // S0 was this warpgroup's last use of dims 256-511
+      sm90::mbar_arrive(empty(0, 2));  // and of the rope block, which now holds P0
+      sm90::mbar_arrive(empty(1, 1));  // stage 1's dims 256-511: never read here
+      bar_sync(kBarP1);
+      float a1[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        a1[i] = sA1[ra + 8 * i];
+        m[i] = sM1[ra + 8 * i];
+      }
+      get_frags(sK[1] + 8 * kBlockBytes, pa, ctid);
+      scale_o(o, a1);
+      l[0] *= a1[0];
+      l[1] *= a1[1];
+      wgmma_fence();
+#pragma unroll
+      for (int kc = 0; kc < 4; ++kc)
+        wgmma_m64n256k16_rs_tb(o, pa[kc], desc_sw128(sK[1] + kc * 2048, kBlockBytes));
+      wgmma_commit();
+      wgmma_wait0();
+      sm90::fence_operands(o);
+      sm90::mbar_arrive(empty(1, 0));
+      sm90::mbar_arrive(empty(1, 2));
+    } else {
+      compute_s<4>(s, sQ, sK[1], full(1, 0), parity);
+      sm90::mbar_arrive(empty(1, 0));  // S1 was this warpgroup's only use of stage 1's dims 0-255
+      sm90::mbar_arrive(empty(0, 0));  // stage 0's dims 0-255: never read here
+      mask_and_max(s, sPos + kKeys, t, p.scale_log2, mx);
+      bar_sync(kBarM0);
+      float a0a1[2], a1[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const float m0 = sM0[ra + 8 * i];
+        const float m_new = fmaxf(m0, mx[i]);
+        base[i] = m_new == -INFINITY ? 0.0f : m_new;
+        a1[i] = exp2f(m0 - base[i]);
+        a0a1[i] = sA0[ra + 8 * i] * a1[i];
+        m[i] = m_new;
+      }
+      exponentiate(s, base, rs);
+      l[0] = l[0] * a0a1[0] + rs[0];
+      l[1] = l[1] * a0a1[1] + rs[1];
+      pack_p(s, pa);
+      put_frags(sK[1] + 8 * kBlockBytes, pa, ctid);  // P1 over stage 1's rope block
+      if (t == 0) {
+        sM1[ra] = m[0];
+        sM1[ra + 8] = m[1];
+        sA1[ra] = a1[0];
+        sA1[ra + 8] = a1[1];
+      }
+      bar_arrive(kBarP1);
+      sm90::mbar_arrive(empty(1, 2));
+      scale_o(o, a0a1);
+      wgmma_fence();
+#pragma unroll
+      for (int kc = 0; kc < 4; ++kc)
+        wgmma_m64n256k16_rs_tb(o, pa[kc],
+                               desc_sw128(sK[1] + 4 * kBlockBytes + kc * 2048, kBlockBytes));
+      wgmma_commit();
+      wgmma_wait0();
+      sm90::fence_operands(o);
+      sm90::mbar_arrive(empty(1, 1));
+      get_frags(sK[0] + 8 * kBlockBytes, pa, ctid);  // P0, relative to m0: times a1
+      scale_frags(pa, a1);
+      wgmma_fence();
+#pragma unroll
+      for (int kc = 0; kc < 4; ++kc)
+        wgmma_m64n256k16_rs_tb(o, pa[kc],
+                               desc_sw128(sK[0] + 4 * kBlockBytes + kc * 2048, kBlockBytes));
+      wgmma_commit();
+      wgmma_wait0();
+      sm90::fence_operands(o);
+      sm90::mbar_arrive(empty(0, 1));
+      sm90::mbar_arrive(empty(0, 2));
+    }
+  }
+
+  // Both halves of l are relative to the same final max (warpgroup 1's m1 of the last pair).
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 1);
+    l[i] += __shfl_xor_sync(0xffffffffu, l[i], 2);
+    if (t == 0) sL[wg * kRows + ra + 8 * i] = l[i];
+  }
+  bar_sync(kBarL);
+  constexpr float kLn2 = 0.6931471805599453f;
+  const bool partial = p.splits > 1;
+  float* obase = partial ? p.part_o + static_cast<long>(blockIdx.z) * p.rows_total * kDv : p.out;
+  float* lbase = partial ? p.part_lse + static_cast<long>(blockIdx.z) * p.rows_total : p.lse;
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int r = ra + 8 * i;
+    if (r >= rows_valid) continue;
+    const float li = sL[r] + sL[kRows + r];
+    if (wg == 0 && t == 0 && lbase)
+      lbase[static_cast<long>(tok) * p.heads + r0 + r] =
+          li == 0.0f ? -INFINITY : (m[i] + log2f(li)) * kLn2;
+    const float inv = li == 0.0f ? 0.0f : 1.0f / li;
+    float* dst = obase + (static_cast<long>(tok) * p.heads + r0 + r) * kDv + wg * 256 + 2 * t;
+#pragma unroll
+    for (int n = 0; n < 32; ++n)
+      *reinterpret_cast<float2*>(dst + 8 * n) =
+          make_float2(o[4 * n + 2 * i] * inv, o[4 * n + 2 * i + 1] * inv);
+  }
+#else
+  __trap();  // launched only where the sm_90a code exists (mqa_wgmma_usable)
+#endif
+}
+
+}  // namespace
+
+void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid) {
+  static const bool configured = [] {
+    CUDA_CHECK(cudaFuncSetAttribute(mqa_seesaw_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    kSmem));
+    return true;
+  }();
+  (void)configured;
+  mqa_seesaw_kernel<<<grid, kThreads, kSmem, ctx.stream()>>>(p);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace costcurve::cuda::mla
