@@ -306,6 +306,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       sm90::mbar_arrive(empty(0, 2));  // and of the rope block, which now holds P0
       sm90::mbar_arrive(empty(1, 1));  // stage 1's dims 256-511: never read here
       bar_sync(kBarP1);
+      fence_async_smem();  // stage 1's dims 0-255 landed before warpgroup 1's S1 read them
       float a1[2];
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
@@ -331,6 +332,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       sm90::mbar_arrive(empty(0, 0));  // stage 0's dims 0-255: never read here
       mask_and_max(s, sPos + kKeys, t, p.scale_log2, mx);
       bar_sync(kBarM0);
+      fence_async_smem();  // stage 0's dims 256-511 landed before warpgroup 0's S0 read them
       float a0a1[2], a1[2];
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
