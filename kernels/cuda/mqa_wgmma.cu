@@ -348,7 +348,11 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   // merge traffic).
   const double merge_cost =
       env_flag("COSTCURVE_MQA_MERGE_COST") ? attention_merge_cost(kDqk, kDv, max_keys) : 0.0;
-  const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, kKeys, 4, merge_cost);
+  // The seesaw kernel takes tiles in pairs: parts of whole pairs (an odd count pads a masked tile).
+  const bool seesaw = !fp8 && env_flag("COSTCURVE_MQA_SEESAW");
+  const KeySplits ks =
+      choose_key_splits(blocks, ctx.sms(), max_keys, seesaw ? 2 * kKeys : kKeys, seesaw ? 2 : 4,
+                        merge_cost);
   const long splits = ks.splits, split_keys = ks.split_keys;
   p.splits = static_cast<int>(splits);
   p.split_keys = static_cast<int>(split_keys);
@@ -361,7 +365,7 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   if (fp8) {
     mqa_wgmma_kernel<true><<<grid, kThreads, kSmem, ctx.stream()>>>(p);
     CUDA_CHECK_LAUNCH();
-  } else if (env_flag("COSTCURVE_MQA_SEESAW")) {  // not yet measured: NOTES.md, attention v5
+  } else if (seesaw) {  // not yet measured: NOTES.md, attention v5
     launch_mqa_seesaw(ctx, p, grid);
   } else {
     mqa_wgmma_kernel<false><<<grid, kThreads, kSmem, ctx.stream()>>>(p);
