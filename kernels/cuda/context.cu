@@ -62,4 +62,9 @@ bool env_flag(const char* name) {
   return v && std::string_view(v) == "1";
 }
 
+bool env_default_on(const char* name) {
+  const char* v = std::getenv(name);
+  return !(v && std::string_view(v) == "0");
+}
+
 }  // namespace costcurve::cuda

@@ -56,6 +56,9 @@ void topk(Context& ctx, const TopkArgs& a);
 // A/B sweeps (kernels/cuda/NOTES.md). Read on every call, so that tests can switch it; a getenv
 // costs far less than a launch.
 bool env_flag(const char* name);
+// A kernel choice that is on unless the variable is "0" (the measured default, kept switchable so
+// that before and after can be swept on one card).
+bool env_default_on(const char* name);
 
 // Checks the launch that just happened (configuration errors surface here, not at the next sync).
 #define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())

@@ -57,6 +57,9 @@ __device__ __forceinline__ void wait_block(std::uint32_t bar, std::uint32_t pari
   sm90::mbar_wait(bar, parity);
   __syncwarp();
   fence_async_smem();
+  // As CUTLASS does after a pipeline wait: an explicit fence here, in converged code, where ptxas
+  // would otherwise insert one on the wait loop's divergent path and serialise the wgmmas (C7520).
+  wgmma_fence();
 }
 
 // S = Q K^T over the column blocks in the order given (the order the producer fills them).
@@ -201,7 +204,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
   __syncthreads();
 
   if (wg == 2) {  // producer
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 56;\n" ::: "memory");
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 64;\n" ::: "memory");
     const int pt = tid - 256;
     for (int c = pt; c < kRows * 72; c += 128) {
       const int r = c / 72, j = c % 72;
@@ -255,7 +258,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
     return;
   }
 
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 224;\n" ::: "memory");
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 216;\n" ::: "memory");
   const int warp = (tid & 127) >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
   const int ra = warp * 16 + g;  // this thread's rows: ra and ra + 8
   const int ctid = tid & 127;
@@ -314,6 +317,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
         m[i] = sM1[ra + 8 * i];
       }
       get_frags(sK[1] + 8 * kBlockBytes, pa, ctid);
+      sm90::mbar_arrive(empty(1, 2));  // P1 read: stage 1's rope block is free
       scale_o(o, a1);
       l[0] *= a1[0];
       l[1] *= a1[1];
@@ -325,7 +329,6 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(1, 0));
-      sm90::mbar_arrive(empty(1, 2));
     } else {
       compute_s<4>(s, sQ, sK[1], full(1, 0), parity);
       sm90::mbar_arrive(empty(1, 0));  // S1 was this warpgroup's only use of stage 1's dims 0-255
@@ -333,6 +336,10 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       mask_and_max(s, sPos + kKeys, t, p.scale_log2, mx);
       bar_sync(kBarM0);
       fence_async_smem();  // stage 0's dims 256-511 landed before warpgroup 0's S0 read them
+      // P0 now, so that warpgroup 0 may overwrite it once past this pair's P1 barrier.
+      std::uint32_t p0[4][4];
+      get_frags(sK[0] + 8 * kBlockBytes, p0, ctid);
+      sm90::mbar_arrive(empty(0, 2));  // the rope block: S0 and P0 are done with
       float a0a1[2], a1[2];
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
@@ -366,18 +373,16 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(1, 1));
-      get_frags(sK[0] + 8 * kBlockBytes, pa, ctid);  // P0, relative to m0: times a1
-      scale_frags(pa, a1);
+      scale_frags(p0, a1);  // P0 is relative to m0
       wgmma_fence();
 #pragma unroll
       for (int kc = 0; kc < 4; ++kc)
-        wgmma_m64n256k16_rs_tb(o, pa[kc],
+        wgmma_m64n256k16_rs_tb(o, p0[kc],
                                desc_sw128(sK[0] + 4 * kBlockBytes + kc * 2048, kBlockBytes));
       wgmma_commit();
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(0, 1));
-      sm90::mbar_arrive(empty(0, 2));
     }
   }
 

@@ -343,16 +343,15 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
     for (std::int64_t len : s.batch.seq_lens) max_keys = std::max<long>(max_keys, len);
   // One block per SM (the kernel takes ~225 KB of shared memory).
   const long blocks = static_cast<long>((s.heads + kRows - 1) / kRows) * rows;
-  // COSTCURVE_MQA_MERGE_COST=1 (not yet measured; NOTES.md, dense_decode): weigh the merge as
-  // prefill does. Dense decode B=32 at 128K would take 2 splits instead of 33 (~0.5 GB less
-  // merge traffic).
+  // The split rule weighs the merge's traffic (COSTCURVE_MQA_MERGE_COST=0: it does not): dense
+  // decode B=32 at 128K takes 2 splits instead of 33, 0.5 GB less merge traffic (NOTES.md).
   const double merge_cost =
-      env_flag("COSTCURVE_MQA_MERGE_COST") ? attention_merge_cost(kDqk, kDv, max_keys) : 0.0;
-  // The seesaw kernel takes tiles in pairs: parts of whole pairs (an odd count pads a masked tile).
-  const bool seesaw = !fp8 && env_flag("COSTCURVE_MQA_SEESAW");
-  const KeySplits ks =
-      choose_key_splits(blocks, ctx.sms(), max_keys, seesaw ? 2 * kKeys : kKeys, seesaw ? 2 : 4,
-                        merge_cost);
+      env_default_on("COSTCURVE_MQA_MERGE_COST") ? attention_merge_cost(kDqk, kDv, max_keys) : 0.0;
+  // bf16 caches run the seesaw kernel (COSTCURVE_MQA_SEESAW=0: the one-tile kernel above), which
+  // takes tiles in pairs: parts of whole pairs (an odd count pads a masked tile).
+  const bool seesaw = !fp8 && env_default_on("COSTCURVE_MQA_SEESAW");
+  const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, seesaw ? 2 * kKeys : kKeys,
+                                         seesaw ? 2 : 4, merge_cost);
   const long splits = ks.splits, split_keys = ks.split_keys;
   p.splits = static_cast<int>(splits);
   p.split_keys = static_cast<int>(split_keys);
@@ -365,7 +364,7 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   if (fp8) {
     mqa_wgmma_kernel<true><<<grid, kThreads, kSmem, ctx.stream()>>>(p);
     CUDA_CHECK_LAUNCH();
-  } else if (seesaw) {  // not yet measured: NOTES.md, attention v5
+  } else if (seesaw) {
     launch_mqa_seesaw(ctx, p, grid);
   } else {
     mqa_wgmma_kernel<false><<<grid, kThreads, kSmem, ctx.stream()>>>(p);
