@@ -1,6 +1,8 @@
 // MQA attention (dense_decode, and sparse attention over a bf16 or fp8 e4m3 latent cache) on
 // Hopper's warpgroup MMA (wgmma, sm_90a), for DeepSeek's shape: 576-dim latent rows whose first
-// 512 dims are the values, 64 heads of one query token per block.
+// 512 dims are the values, 64 heads of one query token per block. The launcher below also
+// dispatches a bf16 cache to the faster warp-specialised kernel (mqa_seesaw.cu); this one runs
+// fp8 caches, and bf16 ones with COSTCURVE_MQA_SEESAW=0.
 //
 // Why this shape of kernel: the output O [64][512] in f32 is 128 KB, half the register file, so a
 // block of 64 rows runs two warpgroups that each own half of O's columns (128 registers a thread).
