@@ -1,10 +1,10 @@
 // The CUDA MQA attention (dense_decode and sparse_decode) at DeepSeek's latent shape (576/512,
-// bf16), on each Hopper kernel: mqa_wgmma.cu (the default) and the warp-specialised seesaw kernel
-// (mqa_seesaw.cu, COSTCURVE_MQA_SEESAW=1). Shapes: key counts that are no multiple of the 64-key
-// tile nor of the seesaw's pair of tiles (an odd last tile), ragged batches, head counts below a
-// block's 64 rows, key ranges split across blocks (few sequences) and not (many), and sparse lists
-// whose entries are -1 or past the query's position. Outputs are poisoned before each run; skips
-// without a GPU.
+// bf16), on each Hopper kernel: the warp-specialised seesaw kernel (mqa_seesaw.cu, the default for
+// a bf16 cache) and the one-tile kernel (mqa_wgmma.cu, COSTCURVE_MQA_SEESAW=0; fp8 caches run it).
+// Shapes: key counts that are no multiple of the 64-key tile nor of the seesaw's pair of tiles (an
+// odd last tile), ragged batches, head counts below a block's 64 rows, key ranges split across
+// blocks (few sequences) and not (many), and sparse lists whose entries are -1 or past the query's
+// position. Outputs are poisoned before each run; skips without a GPU.
 #include <gtest/gtest.h>
 
 #include "harness/problem.hpp"
