@@ -37,6 +37,7 @@ struct Params {
   float* out;
   float* lse;
   int splits, split_keys;
+  int l2_prefetch;  // ask L2 for the rows of the tiles after the next (COSTCURVE_MQA_L2_PREFETCH)
   long rows_total;
   float* part_o;
   float* part_lse;
@@ -69,6 +70,13 @@ __device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_b
 __device__ __forceinline__ std::uint32_t pack_bf16(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<const std::uint32_t*>(&v);
+}
+
+// Asks L2 for `bytes` (a multiple of 16) at a 16-byte-aligned global address; no data returns.
+__device__ __forceinline__ void prefetch_l2(const void* src, std::uint32_t bytes) {
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(__cvta_generic_to_global(src)),
+               "r"(bytes)
+               : "memory");
 }
 
 using sm90::fence_async_smem;

@@ -225,6 +225,13 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
     const bf16* kvb = p.kv + static_cast<long>(b) * p.cap * kDqk;
     for (int pr = 0; pr < pairs; ++pr) {
       const std::uint32_t parity = (pr & 1) ^ 1;  // a fresh barrier passes parity 1
+      // The pair after this one, into L2, one row a thread: its copies into shared memory start
+      // when this pair's stages free up, and then wait on L2 rather than on HBM (gathered rows,
+      // for sparse attention, are a random walk through the cache).
+      if (p.l2_prefetch && pr + 1 < pairs) {
+        const int k = key_pos(kb + 2 * (pr + 1) * kKeys + pt);
+        if (k >= 0) prefetch_l2(kvb + static_cast<long>(k) * kDqk, kDqk * 2);
+      }
       int kp0[4], kp1[4];
 #pragma unroll
       for (int i = 0; i < 4; ++i) {

@@ -110,6 +110,15 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(const Params p) 
     return (x >= 0 && x <= pos) ? x : -1;
   };
   auto load_tile = [&](long k0, int st) {
+    if (p.l2_prefetch && tid >= kKeys && tid < 2 * kKeys) {  // the tile after this one, into L2
+      const int kp = key_pos(k0 + tid);                      // entries k0 + 64 .. k0 + 127
+      if (kp >= 0) {
+        if constexpr (kFp8)
+          prefetch_l2(p.kv8 + (static_cast<long>(b) * p.cap + kp) * kRawRow, kRawRow);
+        else
+          prefetch_l2(p.kv + (static_cast<long>(b) * p.cap + kp) * kDqk, kDqk * 2);
+      }
+    }
     if (tid < kKeys) {
       const int kp = key_pos(k0 + tid);
       sPos[st * kKeys + tid] = kp;
@@ -352,6 +361,7 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   // bf16 caches run the seesaw kernel (COSTCURVE_MQA_SEESAW=0: the one-tile kernel above), which
   // takes tiles in pairs: parts of whole pairs (an odd count pads a masked tile).
   const bool seesaw = !fp8 && env_default_on("COSTCURVE_MQA_SEESAW");
+  p.l2_prefetch = env_default_on("COSTCURVE_MQA_L2_PREFETCH") ? 1 : 0;
   const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, seesaw ? 2 * kKeys : kKeys,
                                          seesaw ? 2 : 4, merge_cost);
   const long splits = ks.splits, split_keys = ks.split_keys;
