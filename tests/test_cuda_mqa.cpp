@@ -1,6 +1,7 @@
 // The CUDA MQA attention (dense_decode and sparse_decode) at DeepSeek's latent shape (576/512,
 // bf16), on each Hopper kernel: the warp-specialised seesaw kernel (mqa_seesaw.cu, the default for
-// a bf16 cache) and the one-tile kernel (mqa_wgmma.cu, COSTCURVE_MQA_SEESAW=0; fp8 caches run it).
+// a bf16 cache) and the one-tile kernel (mqa_wgmma.cu, COSTCURVE_MQA_SEESAW=0; fp8 caches run it),
+// and the seesaw kernel with its opt-in L2 prefetch of later tiles (COSTCURVE_MQA_L2_PREFETCH=1).
 // Shapes: key counts that are no multiple of the 64-key tile nor of the seesaw's pair of tiles (an
 // odd last tile), ragged batches, head counts below a block's 64 rows, key ranges split across
 // blocks (few sequences) and not (many), and sparse lists whose entries are -1 or past the query's
@@ -39,14 +40,15 @@ std::vector<MqaCase> cases() {
   };
 }
 
-enum class Kernel { wgmma, seesaw };
+enum class Kernel { wgmma, seesaw, prefetch };  // prefetch: both kernels ask L2 for later tiles
 
 class CudaMqaTest : public ::testing::TestWithParam<std::tuple<Kernel, MqaCase>> {};
 
 TEST_P(CudaMqaTest, DeepSeekShapeMatchesFloat64Reference) {
   const auto& [kernel, tc] = GetParam();
   COSTCURVE_BACKEND_OR_SKIP(be, "cuda");
-  test::ScopedEnv seesaw("COSTCURVE_MQA_SEESAW", kernel == Kernel::seesaw ? "1" : "0");
+  test::ScopedEnv seesaw("COSTCURVE_MQA_SEESAW", kernel == Kernel::wgmma ? "0" : "1");
+  test::ScopedEnv prefetch("COSTCURVE_MQA_L2_PREFETCH", kernel == Kernel::prefetch ? "1" : "0");
   ProblemSpec s;
   s.op = tc.op;
   s.batch = tc.batch;
@@ -62,12 +64,16 @@ TEST_P(CudaMqaTest, DeepSeekShapeMatchesFloat64Reference) {
 }
 
 std::string case_name(const ::testing::TestParamInfo<std::tuple<Kernel, MqaCase>>& p) {
-  return std::string(std::get<0>(p.param) == Kernel::wgmma ? "wgmma_" : "seesaw_") +
+  const Kernel k = std::get<0>(p.param);
+  return std::string(k == Kernel::wgmma    ? "wgmma_"
+                     : k == Kernel::seesaw ? "seesaw_"
+                                           : "prefetch_") +
          std::get<1>(p.param).name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Cuda, CudaMqaTest,
-                         ::testing::Combine(::testing::Values(Kernel::wgmma, Kernel::seesaw),
+                         ::testing::Combine(::testing::Values(Kernel::wgmma, Kernel::seesaw,
+                                                              Kernel::prefetch),
                                             ::testing::ValuesIn(cases())),
                          case_name);
 

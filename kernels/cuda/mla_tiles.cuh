@@ -37,7 +37,7 @@ struct Params {
   float* out;
   float* lse;
   int splits, split_keys;
-  int l2_prefetch;  // ask L2 for the rows of the tiles after the next (COSTCURVE_MQA_L2_PREFETCH)
+  int l2_prefetch;  // ask L2 for the rows of the tiles after the next (COSTCURVE_MQA_L2_PREFETCH=1)
   long rows_total;
   float* part_o;
   float* part_lse;

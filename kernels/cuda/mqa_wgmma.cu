@@ -361,7 +361,8 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   // bf16 caches run the seesaw kernel (COSTCURVE_MQA_SEESAW=0: the one-tile kernel above), which
   // takes tiles in pairs: parts of whole pairs (an odd count pads a masked tile).
   const bool seesaw = !fp8 && env_default_on("COSTCURVE_MQA_SEESAW");
-  p.l2_prefetch = env_default_on("COSTCURVE_MQA_L2_PREFETCH") ? 1 : 0;
+  // Not yet measured (NOTES.md, attention v5.2): opt-in until an A/B on a GPU says it pays.
+  p.l2_prefetch = env_flag("COSTCURVE_MQA_L2_PREFETCH") ? 1 : 0;
   const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, seesaw ? 2 * kKeys : kKeys,
                                          seesaw ? 2 : 4, merge_cost);
   const long splits = ks.splits, split_keys = ks.split_keys;
