@@ -8,6 +8,7 @@
 
 #include "harness/problem.hpp"
 #include "kernels/backend.hpp"
+#include "tests/test_util.hpp"
 
 namespace costcurve::test {
 
@@ -28,6 +29,19 @@ inline void expect_valid_twice(Problem& p, Backend& be,
     }
     p.poison();
   }
+}
+
+// The problem of `s` on fresh random inputs, checked as above; a failure names the seed and how
+// to rerun with it.
+inline void expect_spec_valid_twice(const ProblemSpec& s, Backend& be,
+                                    double max_ref_gflop = std::numeric_limits<double>::infinity(),
+                                    double max_rel_l2 = std::numeric_limits<double>::infinity()) {
+  const std::uint64_t seed = fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed) +
+               " (rerun with COSTCURVE_SEED=" + std::to_string(seed) + "), " + s.describe());
+  auto p = make_problem(s, be);
+  p->setup(seed);
+  expect_valid_twice(*p, be, max_ref_gflop, max_rel_l2);
 }
 
 }  // namespace costcurve::test
