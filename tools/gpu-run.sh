@@ -8,7 +8,8 @@
 #
 # STAGE: build test sanitize validate probe ceilings sweep (default: all, in that order); probe
 # times L2-resident kernels hot and after each way of flushing (tools/l2_probe.cu); cudatest runs
-# only the CUDA tests (TEST_FILTER, a gtest filter, narrows them and the sanitizer run) and sass
+# only the CUDA tests (TEST_FILTER, a gtest filter, narrows them and the sanitizer run; they run
+# as TEST_SHARDS concurrent gtest shards, default 4, into one log) and sass
 # counts each kernel's matrix, spill and barrier instructions (logs/sass.txt), both for kernel work.
 # SCENARIOS (default: both DeepSeek sweeps) and SWEEP_FILTER (a sweep --filter regex) narrow the
 # sweep stage; a filtered sweep writes <scenario>.<RESULTS_TAG or filtered>.json.
@@ -74,10 +75,22 @@ if has test; then
   grep -E "\(Failed\)|\(Timeout\)" "$out/logs/ctest.log" | head -20 | tee -a "$summary" || true
 fi
 if has test || has cudatest; then
-  ./$bin/costcurve_tests --gtest_filter="$cuda_filter" >"$out/logs/cuda-tests.log" 2>&1 || rc=1
+  # Four gtest shards at once: the float64 references run on the host's cores while the GPU is
+  # shared (116 s in one process on an H100 host, about half in four).
+  shards=${TEST_SHARDS:-4}
+  i=0
+  pids=""
+  while [ $i -lt "$shards" ]; do
+    GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i ./$bin/costcurve_tests \
+      --gtest_filter="$cuda_filter" >"$out/logs/cuda-tests.$i.log" 2>&1 &
+    pids="$pids $!"
+    i=$((i + 1))
+  done
+  for pid in $pids; do wait "$pid" || rc=1; done
+  cat "$out"/logs/cuda-tests.*.log >"$out/logs/cuda-tests.log" && rm -f "$out"/logs/cuda-tests.*.log
   say "cuda tests: $(grep -cE '^\[       OK' "$out/logs/cuda-tests.log") ok," \
-    "$(grep -cE '^\[  SKIPPED' "$out/logs/cuda-tests.log") skipped," \
-    "$(grep -cE '^\[  FAILED  \] [A-Z]' "$out/logs/cuda-tests.log") failed"
+    "$(grep -cE '^\[  SKIPPED \] .*\([0-9]+ ms\)$' "$out/logs/cuda-tests.log") skipped," \
+    "$(grep -cE '^\[  FAILED  \] .*\([0-9]+ ms\)$' "$out/logs/cuda-tests.log") failed"
   grep -E "^\[  FAILED  \] [A-Z]|Failure|rel_l2" "$out/logs/cuda-tests.log" | head -30 | tee -a "$summary" || true
 fi
 
