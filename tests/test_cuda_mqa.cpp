@@ -1,11 +1,12 @@
 // The CUDA MQA attention (dense_decode and sparse_decode) at DeepSeek's latent shape (576/512,
-// bf16), on each Hopper kernel: the warp-specialised seesaw kernel (mqa_seesaw.cu, the default for
-// a bf16 cache) and the one-tile kernel (mqa_wgmma.cu, COSTCURVE_MQA_SEESAW=0; fp8 caches run it),
-// and the seesaw kernel with its opt-in L2 prefetch of later tiles (COSTCURVE_MQA_L2_PREFETCH=1).
-// Shapes: key counts that are no multiple of the 64-key tile nor of the seesaw's pair of tiles (an
-// odd last tile), ragged batches, head counts below a block's 64 rows, key ranges split across
-// blocks (few sequences) and not (many), and sparse lists whose entries are -1 or past the query's
-// position. Outputs are poisoned before each run; skips without a GPU.
+// bf16 or fp8 cache), on each Hopper kernel: the warp-specialised seesaw kernel (mqa_seesaw.cu, the
+// default for a bf16 cache; for fp8 caches opt-in, COSTCURVE_MQA_SEESAW_FP8=1) and the one-tile
+// kernel (mqa_wgmma.cu, COSTCURVE_MQA_SEESAW=0; the default for fp8 caches), and the seesaw kernel
+// with its opt-in L2 prefetch of later tiles (COSTCURVE_MQA_L2_PREFETCH=1). Shapes: key counts that
+// are no multiple of the 64-key tile nor of the seesaw's pair of tiles (an odd last tile), ragged
+// batches, head counts below a block's 64 rows, key ranges split across blocks (few sequences) and
+// not (many), and sparse lists whose entries are -1 or past the query's position. Outputs are
+// poisoned before each run; skips without a GPU.
 #include <gtest/gtest.h>
 
 #include "harness/problem.hpp"
@@ -21,6 +22,7 @@ struct MqaCase {
   Batch batch;
   int heads;
   int top_k;
+  DType dtype = DType::bf16;  // fp8_e4m3: an fp8 cache with per-token scales (sparse only)
 };
 
 void PrintTo(const MqaCase& c, std::ostream* os) {
@@ -37,6 +39,10 @@ std::vector<MqaCase> cases() {
       {"dense_many_sequences", Op::dense_decode, Batch::uniform(70, 2, 700), 128, 0},
       {"sparse_k2048", Op::sparse_decode, ragged(2, {40, 3000, 9000}, 9001), 128, 2048},
       {"sparse_k96_odd_tiles", Op::sparse_decode, ragged(1, {50, 500}, 501), 128, 96},
+      {"sparse_fp8_k2048", Op::sparse_decode, ragged(2, {40, 3000, 9000}, 9001), 128, 2048,
+       DType::fp8_e4m3},
+      {"sparse_fp8_k96_odd_tiles_16_heads", Op::sparse_decode, ragged(1, {50, 500}, 501), 16, 96,
+       DType::fp8_e4m3},
   };
 }
 
@@ -48,13 +54,14 @@ TEST_P(CudaMqaTest, DeepSeekShapeMatchesFloat64Reference) {
   const auto& [kernel, tc] = GetParam();
   COSTCURVE_BACKEND_OR_SKIP(be, "cuda");
   test::ScopedEnv seesaw("COSTCURVE_MQA_SEESAW", kernel == Kernel::wgmma ? "0" : "1");
+  test::ScopedEnv seesaw_fp8("COSTCURVE_MQA_SEESAW_FP8", kernel == Kernel::wgmma ? "0" : "1");
   test::ScopedEnv prefetch("COSTCURVE_MQA_L2_PREFETCH", kernel == Kernel::prefetch ? "1" : "0");
   ProblemSpec s;
   s.op = tc.op;
   s.batch = tc.batch;
   s.heads = tc.heads;
   s.top_k = tc.top_k > 0 ? tc.top_k : s.top_k;
-  s.dtype = DType::bf16;
+  s.dtype = tc.dtype;
   test::expect_spec_valid_twice(s, *be, 4e9);  // the many-sequence case checks a sample of tokens
 }
 

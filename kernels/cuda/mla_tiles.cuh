@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
 
 #include <cstdint>
 
@@ -43,9 +45,9 @@ struct Params {
   float* part_lse;
 };
 
-// The warp-specialised kernel (mqa_seesaw.cu), opt-in with COSTCURVE_MQA_SEESAW=1: bf16 caches
-// only, the same grid and splits as mqa_wgmma_kernel.
-void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid);
+// The warp-specialised kernel (mqa_seesaw.cu), on the same grid and splits as mqa_wgmma_kernel;
+// `fp8`: an fp8 e4m3 cache with per-token scales, widened by the producer (not yet measured).
+void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8);
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define COSTCURVE_WGMMA 1
@@ -77,6 +79,20 @@ __device__ __forceinline__ void prefetch_l2(const void* src, std::uint32_t bytes
   asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(__cvta_generic_to_global(src)),
                "r"(bytes)
                : "memory");
+}
+
+// 8 fp8 e4m3 values times the token's scale, each rounded once to bf16.
+__device__ __forceinline__ uint4 fp8x8_to_bf16(uint2 raw, float scale) {
+  const std::uint32_t w[2] = {raw.x, raw.y};
+  std::uint32_t o[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const auto pair = static_cast<__nv_fp8x2_storage_t>(w[i >> 1] >> (16 * (i & 1)));
+    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3);
+    const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&h));
+    o[i] = pack_bf16(f.x * scale, f.y * scale);
+  }
+  return make_uint4(o[0], o[1], o[2], o[3]);
 }
 
 using sm90::fence_async_smem;

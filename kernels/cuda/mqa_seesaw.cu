@@ -160,6 +160,7 @@ __device__ __forceinline__ void scale_o(float (&o)[128], const float (&f)[2]) {
 }
 #endif  // COSTCURVE_WGMMA
 
+template <bool kFp8>
 __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_constant__ Params p) {
 #ifdef COSTCURVE_WGMMA
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -204,7 +205,11 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
   __syncthreads();
 
   if (wg == 2) {  // producer
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 64;\n" ::: "memory");
+    // An fp8 cache is widened in the producer's registers: more of them, taken from the consumers.
+    if constexpr (kFp8)
+      asm volatile("setmaxnreg.dec.sync.aligned.u32 80;\n" ::: "memory");
+    else
+      asm volatile("setmaxnreg.dec.sync.aligned.u32 64;\n" ::: "memory");
     const int pt = tid - 256;
     for (int c = pt; c < kRows * 72; c += 128) {
       const int r = c / 72, j = c % 72;
@@ -220,9 +225,13 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       const int x = p.idx[static_cast<long>(tok) * p.top_k + j];
       return (x >= 0 && x <= pos) ? x : -1;
     };
-    // This thread copies 16-byte chunk (pt & 7) of rows (pt >> 3) + 16 i of every column block.
+    // This thread fills 16-byte chunk (pt & 7) of rows (pt >> 3) + 16 i of every column block.
     const int row0 = pt >> 3, chunk = pt & 7;
-    const bf16* kvb = p.kv + static_cast<long>(b) * p.cap * kDqk;
+    // Row size in the cache, and the scale of each of this thread's rows (1 for bf16).
+    constexpr int kRowBytes = kFp8 ? kDqk : 2 * kDqk;
+    const auto* cache = kFp8 ? reinterpret_cast<const unsigned char*>(p.kv8)
+                             : reinterpret_cast<const unsigned char*>(p.kv);
+    const unsigned char* kvb = cache + static_cast<long>(b) * p.cap * kRowBytes;
     for (int pr = 0; pr < pairs; ++pr) {
       const std::uint32_t parity = (pr & 1) ^ 1;  // a fresh barrier passes parity 1
       // The pair after this one, into L2, one row a thread: its copies into shared memory start
@@ -230,7 +239,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       // for sparse attention, are a random walk through the cache).
       if (p.l2_prefetch && pr + 1 < pairs) {
         const int k = key_pos(kb + 2 * (pr + 1) * kKeys + pt);
-        if (k >= 0) prefetch_l2(kvb + static_cast<long>(k) * kDqk, kDqk * 2);
+        if (k >= 0) prefetch_l2(kvb + static_cast<long>(k) * kRowBytes, kRowBytes);
       }
       int kp0[4], kp1[4];
 #pragma unroll
@@ -244,20 +253,55 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       for (int o = 0; o < 6; ++o) {
         const int st = (0b110010 >> o) & 1, grp = (0b001010010100 >> (2 * o)) & 3;
         const bool first = o < 2;
-        sm90::mbar_wait(empty(st, grp), parity);
-        if (first && pt < kKeys) sPos[st * kKeys + pt] = key_pos(kb + (2 * pr + st) * kKeys + pt);
-#pragma unroll 1
-        for (int cb = 4 * grp; cb < (grp == 2 ? kColBlocks : 4 * grp + 4); ++cb) {
+        const int cb0 = 4 * grp, ncb = grp == 2 ? 1 : 4;
+        unsigned char* stage = sm + (1 + st) * kTileBytes;
+        int k[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) k[i] = st ? kp1[i] : kp0[i];
+        if constexpr (kFp8) {
+          // The group's raw bytes into registers before its stage is free (the loads' latency
+          // then overlaps the wait), widened times each token's scale once it is.
+          uint2 raw[4][4];
+          float scale[4];
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
-            const int k = st ? kp1[i] : kp0[i];
-            const bf16* src =
-                k >= 0 ? kvb + static_cast<long>(k) * kDqk + cb * 64 + chunk * 8 : p.kv;
-            cp_async16(sm + (1 + st) * kTileBytes + swz(row0 + 16 * i, cb * 8 + chunk), src,
-                       k >= 0 ? 16 : 0);
+            scale[i] = k[i] >= 0 ? __ldg(p.kscale + static_cast<long>(b) * p.cap + k[i]) : 0.0f;
+#pragma unroll
+            for (int c = 0; c < 4; ++c)
+              raw[c][i] =
+                  c < ncb && k[i] >= 0
+                      ? __ldg(reinterpret_cast<const uint2*>(
+                            kvb + static_cast<long>(k[i]) * kRowBytes + (cb0 + c) * 64 + chunk * 8))
+                      : make_uint2(0, 0);
           }
-          cp_async_arrive_noinc(full(st, cb));
-          if (first && cb == 4 * grp) sm90::mbar_arrive(full(st, cb));  // positions written
+          sm90::mbar_wait(empty(st, grp), parity);
+          if (first && pt < kKeys) sPos[st * kKeys + pt] = key_pos(kb + (2 * pr + st) * kKeys + pt);
+#pragma unroll
+          for (int c = 0; c < 4; ++c) {
+            if (c >= ncb) break;
+#pragma unroll
+            for (int i = 0; i < 4; ++i)
+              *reinterpret_cast<uint4*>(stage + swz(row0 + 16 * i, (cb0 + c) * 8 + chunk)) =
+                  fp8x8_to_bf16(raw[c][i], scale[i]);
+            fence_async_smem();  // plain stores, read next by wgmma (the async proxy)
+            sm90::mbar_arrive(full(st, cb0 + c));
+            if (first && c == 0) sm90::mbar_arrive(full(st, cb0));  // positions written
+          }
+        } else {
+          sm90::mbar_wait(empty(st, grp), parity);
+          if (first && pt < kKeys) sPos[st * kKeys + pt] = key_pos(kb + (2 * pr + st) * kKeys + pt);
+#pragma unroll 1
+          for (int cb = cb0; cb < cb0 + ncb; ++cb) {
+#pragma unroll
+            for (int i = 0; i < 4; ++i) {
+              const unsigned char* src =
+                  k[i] >= 0 ? kvb + static_cast<long>(k[i]) * kRowBytes + cb * 128 + chunk * 16
+                            : cache;
+              cp_async16(stage + swz(row0 + 16 * i, cb * 8 + chunk), src, k[i] >= 0 ? 16 : 0);
+            }
+            cp_async_arrive_noinc(full(st, cb));
+            if (first && cb == cb0) sm90::mbar_arrive(full(st, cb));  // positions written
+          }
         }
       }
     }
@@ -265,7 +309,10 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
     return;
   }
 
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 216;\n" ::: "memory");
+  if constexpr (kFp8)
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 208;\n" ::: "memory");
+  else
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 216;\n" ::: "memory");
   const int warp = (tid & 127) >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
   const int ra = warp * 16 + g;  // this thread's rows: ra and ra + 8
   const int ctid = tid & 127;
@@ -427,14 +474,17 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
 
 }  // namespace
 
-void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid) {
+void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8) {
   static const bool configured = [] {
-    CUDA_CHECK(cudaFuncSetAttribute(mqa_seesaw_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    kSmem));
+    for (auto* k : {mqa_seesaw_kernel<false>, mqa_seesaw_kernel<true>})
+      CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
     return true;
   }();
   (void)configured;
-  mqa_seesaw_kernel<<<grid, kThreads, kSmem, ctx.stream()>>>(p);
+  if (fp8)
+    mqa_seesaw_kernel<true><<<grid, kThreads, kSmem, ctx.stream()>>>(p);
+  else
+    mqa_seesaw_kernel<false><<<grid, kThreads, kSmem, ctx.stream()>>>(p);
   CUDA_CHECK_LAUNCH();
 }
 
