@@ -1,5 +1,6 @@
-// MQA attention over a bf16 latent cache (dense_decode and sparse attention) on Hopper, warp-
-// specialised, with the "seesaw" schedule that FlashMLA's 2025-04 write-up describes.
+// MQA attention over a bf16 latent cache (dense_decode and sparse attention; an fp8 e4m3 cache
+// too, opt-in) on Hopper, warp-specialised, with the "seesaw" schedule that FlashMLA's 2025-04
+// write-up describes.
 //
 // Why a second kernel beside mqa_wgmma.cu: there, one warpgroup computes a tile's S, its softmax
 // and its half of P V one after the other while the other warpgroup waits, and the same threads
@@ -14,8 +15,9 @@
 //   wg1: S1; m1 = max(m0, rowmax S1); P1 = exp(S1 - m1); O_R = O_R a0 a1 + P1 V1_R
 //   wg0: O_L = O_L a1 + P1 V1_L            wg1: O_R += (P0 a1) V0_R
 // (a0 = exp(m - m0), a1 = exp(m0 - m1)), which is the online softmax over both tiles. A tile's last
-// column block (the 64 rope dims) only feeds S; once S is done it holds that tile's P for the other
-// warpgroup, which is how Q, two stages and both P fit in 227 KB. Each stage's column blocks are
+// column block (the 64 rope dims) only feeds S; once S is done it holds that tile's P, as the A
+// fragments the other warpgroup's thread of the same index takes into its registers, which is how
+// Q, two stages and both P fit in 227 KB. Each stage's column blocks are
 // released in three groups (dims 0-255, 256-511, the rope block) as their last reader finishes, so
 // the next pair's first blocks load while this pair's last MMAs run.
 #include <cuda_bf16.h>
