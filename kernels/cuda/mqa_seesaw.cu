@@ -6,11 +6,11 @@
 // and its half of P V one after the other while the other warpgroup waits, and the same threads
 // issue the next tile's loads; measured (NOTES.md, attention v4), its loads and MMAs do not
 // overlap. Here a producer warpgroup loads key tiles (cp.async, gathered by index for sparse
-// attention) into two stages, each 64-dim column block completing on its own mbarrier, and the two
-// consumer warpgroups take the tiles in pairs: warpgroup 0 computes S0 = Q K0^T, warpgroup 1
-// S1 = Q K1^T, and each updates its own half of O (columns 0-255 and 256-511) with both P0 and
-// P1. The running row max passes from warpgroup 0 to 1 and back through shared memory, so one
-// warpgroup's softmax runs while the other's MMAs do:
+// attention; an fp8 cache through its registers, widened to bf16) into two stages, each 64-dim
+// column block completing on its own mbarrier, and the two consumer warpgroups take the tiles in
+// pairs: warpgroup 0 computes S0 = Q K0^T, warpgroup 1 S1 = Q K1^T, and each updates its own half
+// of O (columns 0-255 and 256-511) with both P0 and P1. The running row max passes from warpgroup 0
+// to 1 and back through shared memory, so one warpgroup's softmax runs while the other's MMAs do:
 //   wg0: S0; m0 = max(m, rowmax S0); P0 = exp(S0 - m0); O_L = O_L a0 + P0 V0_L
 //   wg1: S1; m1 = max(m0, rowmax S1); P1 = exp(S1 - m1); O_R = O_R a0 a1 + P1 V1_R
 //   wg0: O_L = O_L a1 + P1 V1_L            wg1: O_R += (P0 a1) V0_R
