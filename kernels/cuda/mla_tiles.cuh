@@ -40,6 +40,10 @@ struct Params {
   float* lse;
   int splits, split_keys;
   int l2_prefetch;  // ask L2 for the rows of the tiles after the next (COSTCURVE_MQA_L2_PREFETCH=1)
+  // Diagnostic (COSTCURVE_MQA_SEESAW_SYNC_P1=1): the seesaw kernel's P1 handoff waits on both
+  // sides, to tell whether racecheck's reports on it depend on the bar.arrive (NOTES.md, seesaw
+  // racecheck).
+  int sync_p1;
   long rows_total;
   float* part_o;
   float* part_lse;

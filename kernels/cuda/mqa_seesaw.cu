@@ -417,7 +417,10 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
         sA1[ra] = a1[0];
         sA1[ra + 8] = a1[1];
       }
-      bar_arrive(kBarP1);
+      if (p.sync_p1)
+        bar_sync(kBarP1);
+      else
+        bar_arrive(kBarP1);
       sm90::mbar_arrive(empty(1, 2));
       scale_o(o, a0a1);
       wgmma_fence();

@@ -349,6 +349,7 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
       fp8 ? env_flag("COSTCURVE_MQA_SEESAW_FP8") : env_default_on("COSTCURVE_MQA_SEESAW");
   // Not yet measured (NOTES.md, attention v5.2): opt-in until an A/B on a GPU says it pays.
   p.l2_prefetch = env_flag("COSTCURVE_MQA_L2_PREFETCH") ? 1 : 0;
+  p.sync_p1 = env_flag("COSTCURVE_MQA_SEESAW_SYNC_P1") ? 1 : 0;
   const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, seesaw ? 2 * kKeys : kKeys,
                                          seesaw ? 2 : 4, merge_cost);
   const long splits = ks.splits, split_keys = ks.split_keys;
