@@ -408,6 +408,13 @@ int main(int argc, char** argv) {
       "--also-baseline", cmp_also,
       "Another results file of the baseline's build, measured in another process (repeatable): "
       "its repetitions join the baseline's, so that one process's luck does not set the bar");
+  std::vector<std::string> cmp_beside;
+  compare->add_option(
+      "--beside", cmp_beside,
+      "The baseline's build swept again beside CURRENT, on the same machine at the same time "
+      "(repeatable, pooled; tools/nightly.sh's confirmation): a point is a regression only if it "
+      "is slower than these too, so that the machine drifting since the baseline was measured "
+      "is not blamed on the code");
 
   const costcurve::SlurmCommand slurm = costcurve::add_slurm_command(app);
 
@@ -437,9 +444,10 @@ int main(int argc, char** argv) {
       costcurve::CompareOptions o;
       o.threshold = costcurve::parse_fraction(cmp_threshold, "--threshold");
       o.alpha = costcurve::parse_fraction(cmp_alpha, "--alpha");
-      const std::vector<std::filesystem::path> also(cmp_also.begin(), cmp_also.end());
+      const std::vector<std::filesystem::path> also(cmp_also.begin(), cmp_also.end()),
+          beside(cmp_beside.begin(), cmp_beside.end());
       return costcurve::run_compare(cmp_base, cmp_cur, o, cmp_md, cmp_json, std::cout, cmp_rerun,
-                                    also);
+                                    also, beside);
     }
     if (*report) {
       for (const auto& r : report_results) report_opt.results.emplace_back(r);

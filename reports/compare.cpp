@@ -92,6 +92,7 @@ std::string reps(const PointVerdict& v) {
 
 std::string verdict_label(const PointVerdict& v, const CompareOptions& o) {
   if (v.regression) return "REGRESSION";
+  if (v.cleared_beside) return "drift";
   if (v.improvement) return "improved";
   if (v.change > o.threshold) return "slower n.s.";
   if (v.change < -o.threshold) return "faster n.s.";
@@ -431,11 +432,55 @@ CompareReport compare_results(const ResultsFile& base, const ResultsFile& cur,
   return r;
 }
 
+void apply_beside(CompareReport& r, const ResultsFile& cur, const ResultsFile& beside,
+                  const std::string& beside_name) {
+  const CompareOptions& o = r.options;
+  r.beside = beside_name;
+  std::unordered_map<std::string, const PointVerdict*> by_name;
+  for (PointVerdict& v : r.points) {
+    by_name.emplace(v.name, &v);
+    const PointResult* c = cur.find(v.name);
+    const PointResult* b = beside.find(v.name);
+    if (!c || !b || b->status != PointStatus::ok || b->samples_s.empty()) continue;
+    const double m = median_of(b->samples_s);
+    if (!(m > 0 && std::isfinite(m))) continue;
+    v.beside_tested = true;
+    v.beside_change = (v.current_median_s - m) / m;
+    v.beside_p = mann_whitney_p(b->samples_s, c->samples_s);
+    if (v.regression && !(v.beside_change > o.threshold && v.beside_p < o.alpha)) {
+      v.regression = false;
+      v.cleared_beside = true;
+      const std::string why = "not slower than the baseline's build swept beside it (" +
+                              fmt_percent(v.beside_change) + ", p " + fmt_p(v.beside_p) +
+                              "): the machine drifted";
+      v.note = v.note.empty() ? why : v.note + "; " + why;
+    }
+  }
+  for (SlopeVerdict& sl : r.slopes) {
+    if (!sl.flagged) continue;
+    for (const PointResult& c : cur.points) {
+      if (c.point.position < kSlopeSplitPosition || curve_of(c) != sl.curve) continue;
+      const auto it = by_name.find(c.name);
+      if (it == by_name.end() || !it->second->beside_tested) continue;
+      const PointVerdict& v = *it->second;
+      if (v.beside_change > 0 && v.beside_p < o.alpha) continue;
+      sl.flagged = false;
+      sl.note = "steeper beyond 64K than the baseline, but " + v.name +
+                " is not slower than the baseline's build swept beside it (" +
+                fmt_percent(v.beside_change) + ", p " + fmt_p(v.beside_p) +
+                "): the machine drifted";
+      break;
+    }
+  }
+}
+
 std::string compare_table(const CompareReport& r) {
   std::ostringstream s;
   const CompareOptions& o = r.options;
-  s << "costcurve compare: baseline " << r.baseline << " -> current " << r.current << "\n"
-    << options_line(o) << "\n\n";
+  s << "costcurve compare: baseline " << r.baseline << " -> current " << r.current << "\n";
+  if (!r.beside.empty())
+    s << "checked against the baseline's build swept beside it: " << r.beside << "\n";
+  s << options_line(o) << "\n\n";
 
   const std::size_t wv = 12, wc = 9, wp = 8, wn = 6, wt = 12;
   s << pad_right("verdict", wv) << pad_left("change", wc) << pad_left("p", wp)
@@ -480,7 +525,11 @@ std::string compare_markdown(const CompareReport& r) {
   const CompareOptions& o = r.options;
   s << "## costcurve compare: " << md(r.baseline) << " → " << md(r.current) << "\n\n";
   s << "**Verdict: " << (r.regression() ? "REGRESSION" : "no regression") << "**. "
-    << md(summary_line(r)) << ". " << md(options_line(o)) << ".\n\n";
+    << md(summary_line(r)) << ". " << md(options_line(o)) << ".";
+  if (!r.beside.empty())
+    s << " Regressions checked against the baseline's build swept beside the current run: "
+      << md(r.beside) << ".";
+  s << "\n\n";
 
   const auto table = [&](const std::vector<const PointVerdict*>& rows) {
     s << "| Verdict | Point | Baseline | Current | Change | p | Reps | Note |\n"
@@ -533,7 +582,7 @@ std::string compare_markdown(const CompareReport& r) {
 
 json compare_json(const CompareReport& r) {
   json points = json::array();
-  for (const PointVerdict& v : r.points)
+  for (const PointVerdict& v : r.points) {
     points.push_back({{"name", v.name},
                       {"verdict", verdict_label(v, r.options)},
                       {"baseline_median_s", v.base_median_s},
@@ -545,6 +594,12 @@ json compare_json(const CompareReport& r) {
                       {"regression", v.regression},
                       {"improvement", v.improvement},
                       {"note", v.note}});
+    if (v.beside_tested) {
+      points.back()["beside_change"] = v.beside_change;
+      points.back()["beside_p_value"] = v.beside_p;
+      points.back()["cleared_beside"] = v.cleared_beside;
+    }
+  }
   json slopes = json::array();
   for (const SlopeVerdict& sl : r.slopes)
     slopes.push_back({{"curve", sl.curve},
@@ -556,6 +611,7 @@ json compare_json(const CompareReport& r) {
                       {"note", sl.note}});
   return {{"baseline", r.baseline},
           {"current", r.current},
+          {"beside", r.beside},
           {"threshold", r.options.threshold},
           {"alpha", r.options.alpha},
           {"slope_split_position", kSlopeSplitPosition},
@@ -640,7 +696,8 @@ int run_compare(const std::filesystem::path& base, const std::filesystem::path& 
                 const CompareOptions& o, const std::filesystem::path& markdown_out,
                 const std::filesystem::path& json_out, std::ostream& out,
                 const std::filesystem::path& rerun_filter_out,
-                const std::vector<std::filesystem::path>& also_base) {
+                const std::vector<std::filesystem::path>& also_base,
+                const std::vector<std::filesystem::path>& beside) {
   constexpr int kRegression = 1, kBadInput = 2;
   CompareReport report;
   try {
@@ -656,6 +713,22 @@ int run_compare(const std::filesystem::path& base, const std::filesystem::path& 
     std::string label = base.string();
     if (!also_base.empty()) label += " (+" + std::to_string(also_base.size()) + " pooled)";
     report = compare_results(b, c, o, label, cur.string());
+    if (!beside.empty()) {
+      std::vector<ResultsFile> runs;
+      std::vector<std::string> run_names;
+      for (const auto& f : beside) {
+        runs.push_back(load_results(f));
+        run_names.push_back(f.string());
+      }
+      const ResultsFile s = pool_baselines(runs, run_names);
+      if (s.git_sha != b.git_sha || s.backend != b.backend)
+        throw InputError("--beside " + beside.front().string() + ": build " + s.git_sha + " on " +
+                         s.backend + " is not the baseline's (" + b.git_sha + " on " + b.backend +
+                         "): it must be the baseline's build swept beside the current run");
+      std::string beside_label = beside.front().string();
+      if (beside.size() > 1) beside_label += " (+" + std::to_string(beside.size() - 1) + " pooled)";
+      apply_beside(report, c, s, beside_label);
+    }
   } catch (const InputError& e) {
     out << "costcurve compare: " << e.what() << "\n";
     return kBadInput;

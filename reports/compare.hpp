@@ -41,6 +41,10 @@ struct PointVerdict {
   int n_base = 0, n_current = 0;
   bool regression = false, improvement = false;
   std::string note;  // why there is no test, or why it is weak; empty otherwise
+  // Against the baseline's build swept beside the current run (apply_beside), when it has the
+  // point: the change and p of current vs those, and whether they cleared a regression.
+  bool beside_tested = false, cleared_beside = false;
+  double beside_change = 0, beside_p = 1;
 };
 
 struct SlopeVerdict {
@@ -55,6 +59,7 @@ inline constexpr std::int64_t kSlopeSplitPosition = 65536;
 
 struct CompareReport {
   std::string baseline, current;  // labels (file names in run_compare)
+  std::string beside;             // label of the apply_beside runs; empty when none
   CompareOptions options;
   std::vector<PointVerdict> points;  // in the baseline's order
   std::vector<SlopeVerdict> slopes;  // curves with positions on both sides of 64K, in both files
@@ -70,6 +75,17 @@ struct CompareReport {
   int flagged_slope_count() const;
   bool regression() const;  // any point regression or flagged slope
 };
+
+// Guards the verdict against the machine drifting between the baseline's night and today, which
+// neither the U test nor a re-run of the current build alone can see (CI's A/A: a pooled baseline
+// of two processes at 27.1 us, then the current run 18% and its re-run 12% slower, the same
+// binary): `beside` is the baseline's build swept again on the same machine at the same time as
+// `cur`. A regression stands only when `cur` is also slower than `beside` (change > threshold and
+// p < alpha); otherwise it is cleared (verdict "drift"). A flagged slope stands only when each of
+// its long-range points that `beside` holds is a significant slowdown against it too. Points that
+// `beside` lacks keep their verdict. Improvements are not touched.
+void apply_beside(CompareReport& r, const ResultsFile& cur, const ResultsFile& beside,
+                  const std::string& beside_name);
 
 // Throws InputError when threshold is negative or not finite, or alpha is outside (0, 1].
 void check_compare_options(const CompareOptions& o);
@@ -107,11 +123,14 @@ nlohmann::json compare_json(const CompareReport& r);
 // `rerun_filter_out`, when not empty, receives rerun_filter() (an empty file without a regression).
 // `also_base`: more results files of the baseline's build, measured in other processes; their
 // repetitions join the baseline's point by point (pool_baselines).
+// `beside`: runs of the baseline's build swept beside `cur` (pooled; apply_beside). Exit 2 when
+// they are not of the baseline's build.
 int run_compare(const std::filesystem::path& base, const std::filesystem::path& cur,
                 const CompareOptions& o, const std::filesystem::path& markdown_out,
                 const std::filesystem::path& json_out, std::ostream& out,
                 const std::filesystem::path& rerun_filter_out = {},
-                const std::vector<std::filesystem::path>& also_base = {});
+                const std::vector<std::filesystem::path>& also_base = {},
+                const std::vector<std::filesystem::path>& beside = {});
 
 // One baseline from several runs of the same build (same git SHA, backend and scenario version;
 // InputError naming the file otherwise): each point's repetitions are the union of its ok runs.

@@ -536,6 +536,71 @@ TEST(Compare, PooledBaselineRunsAbsorbOneLuckyProcess) {
   fs::remove_all(d);
 }
 
+// The machine slowed by 15% between the baseline's night and today (CI's A/A failure): today's
+// run is a confirmed regression against the stored baseline, but not against the baseline's build
+// swept beside it, so the verdict is "drift". A real 15% slowdown on one curve, swept beside the
+// same baseline build on the slowed machine, stays a regression; a slope flagged against the
+// stored baseline is cleared by a beside run whose long points are just as slow. `--beside` of
+// another build is refused (exit 2, naming the file).
+TEST(Compare, BesideRunOfTheBaselineBuildClearsMachineDrift) {
+  const CompareOptions o{0.10, 0.05};
+  const auto slowed = [](std::int64_t) { return 1.15; };
+  const ResultsFile base = noisy_file(61, 0.01, 10);
+  const ResultsFile today = noisy_file(62, 0.01, 10, slowed, "today");
+  const ResultsFile beside = noisy_file(63, 0.01, 10, slowed);
+  CompareReport r = compare_results(base, today, o);
+  ASSERT_EQ(r.regression_count(), 30);
+  apply_beside(r, today, beside, "beside.json");
+  EXPECT_FALSE(r.regression());
+  EXPECT_EQ(r.beside, "beside.json");
+  for (const PointVerdict& v : r.points) {
+    EXPECT_TRUE(v.beside_tested) << v.name;
+    EXPECT_TRUE(v.cleared_beside) << v.name;
+    EXPECT_NEAR(v.beside_change, 0, 0.02) << v.name;
+    EXPECT_NE(v.note.find("drifted"), std::string::npos) << v.note;
+  }
+  EXPECT_NE(compare_table(r).find("drift "), std::string::npos);
+  EXPECT_EQ(compare_json(r)["points"][0]["cleared_beside"], true);
+  EXPECT_TRUE(rerun_filter(r).empty());
+
+  // Curve m2 really got 15% slower on top of the machine's drift: it alone stays flagged.
+  ResultsFile worse = noisy_file(64, 0.01, 10, slowed, "today");
+  for (PointResult& p : worse.points)
+    if (p.point.model == "m2")
+      for (double& x : p.samples_s) x *= 1.15;
+  CompareReport w = compare_results(base, worse, o);
+  apply_beside(w, worse, beside, "beside.json");
+  EXPECT_EQ(w.regression_count(), 6);
+  for (const PointVerdict& v : w.points)
+    EXPECT_EQ(v.regression, v.name.find("/m2/") != std::string::npos) << v.name;
+
+  // A slope: long positions 12% slower on a machine that is 12% slower there, beside.
+  const auto long_slow = [](std::int64_t pos) { return pos >= 65536 ? 1.12 : 1.0; };
+  const ResultsFile today_l = noisy_file(65, 0.002, 10, long_slow, "today");
+  CompareReport sl = compare_results(noisy_file(66, 0.002, 10), today_l, o);
+  ASSERT_GT(sl.flagged_slope_count(), 0);
+  apply_beside(sl, today_l, noisy_file(67, 0.002, 10, long_slow), "beside.json");
+  EXPECT_EQ(sl.flagged_slope_count(), 0);
+  EXPECT_NE(sl.slopes[0].note.find("beside"), std::string::npos) << sl.slopes[0].note;
+
+  // Through the command.
+  const fs::path d = temp_dir("compare-beside");
+  const fs::path a = d / "a.json", cur = d / "today.json", b1 = d / "b1.json", x = d / "x.json";
+  write_atomic(a, base.to_json().dump());
+  write_atomic(cur, today.to_json().dump());
+  write_atomic(b1, beside.to_json().dump());
+  ResultsFile other = beside;
+  other.git_sha = "other";
+  write_atomic(x, other.to_json().dump());
+  std::ostringstream out, out2, out3;
+  EXPECT_EQ(run_compare(a, cur, o, {}, {}, out), 1) << out.str();
+  EXPECT_EQ(run_compare(a, cur, o, {}, {}, out2, {}, {}, {b1}), 0) << out2.str();
+  EXPECT_NE(out2.str().find("beside"), std::string::npos) << out2.str();
+  EXPECT_EQ(run_compare(a, cur, o, {}, {}, out3, {}, {}, {x}), 2) << out3.str();
+  EXPECT_NE(out3.str().find("x.json"), std::string::npos) << out3.str();
+  fs::remove_all(d);
+}
+
 TEST(Compare, ShippedResultsFile) {
   // The measured sweep against itself, and against itself 20% slower. A point with 3 repetitions
   // can never be flagged by the U test; one with 5 or more is flagged whenever 20% separates its

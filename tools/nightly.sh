@@ -12,16 +12,20 @@
 #   baseline.2.json ...       the same build swept again in fresh processes when it became the
 #                             baseline (--baseline-runs, default 2): compare pools them, so that
 #                             one process's luck (10-30% on some points on shared VMs) is no bar
+#   baseline.bin              a copy of the baseline's costcurve binary: the confirmation sweeps
+#                             flagged points with it too, beside today's build, so that the
+#                             machine drifting since the baseline night is not blamed on the code
 #   DAY.json                  today's sweep (re-running the job the same day resumes it)
 #   DAY.verdict.md/.json      compare's verdict against the baseline
 #   DAY.confirm.json/.md      flagged points measured again, and their verdict
+#   DAY.beside.json, .2.json  the same points swept by baseline.bin before and after DAY.confirm
 #   DAY.report/               plots and tables of today's sweep
 # Exit codes: 0 no regression, 1 a confirmed regression or points that failed, 2 bad arguments or
 # input. A run with no regression and no failed point becomes the new baseline unless
 # --keep-baseline is given (keep it to stop slow drifts, a few percent a night, from passing).
 set -eu
 
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
 die() {
   echo "nightly: $*" >&2
   exit 2
@@ -79,7 +83,11 @@ base="$dir/$kind"
 mkdir -p "$base"
 day=$(date -u +%F)
 run="$base/$day.json"
-sweep() { "$bin" sweep "$scenario" --backend "$backend" ${threads:+--threads "$threads"} "$@"; }
+sweep_by() {
+  b=$1 && shift
+  "$b" sweep "$scenario" --backend "$backend" ${threads:+--threads "$threads"} "$@"
+}
+sweep() { sweep_by "$bin" "$@"; }
 # compare RUN ARGS...: against the baseline, every run of it pooled.
 compare() {
   set -- "$base/baseline.json" "$@"
@@ -111,12 +119,20 @@ promote() {
     fi
     i=$((i + 1))
   done
+  # The binary too, so that a confirmation can sweep the baseline's build beside a later one.
+  cp "$bin" "$base/.baseline.bin.tmp" && chmod +x "$base/.baseline.bin.tmp" ||
+    echo "nightly: could not keep a copy of $bin; confirmations will not sweep the baseline's build" >&2
   rm -f "$base"/baseline.[0-9]*.json
   i=2
   while [ "$i" -le "$runs" ]; do
     mv "$base/.baseline.$i.json.tmp" "$base/baseline.$i.json"
     i=$((i + 1))
   done
+  if [ -f "$base/.baseline.bin.tmp" ]; then
+    mv "$base/.baseline.bin.tmp" "$base/baseline.bin"
+  else
+    rm -f "$base/baseline.bin"
+  fi
   cp "$run" "$base/.baseline.json.tmp" && mv "$base/.baseline.json.tmp" "$base/baseline.json"
   echo "nightly: $run is the new baseline ($runs runs)"
 }
@@ -134,20 +150,39 @@ compare "$run" --threshold "$threshold" \
 [ "$verdict" -le 1 ] || exit "$verdict"
 if [ "$verdict" -eq 1 ]; then
   # One flagged run is not a verdict on a machine that drifts: measure the flagged points again,
-  # in a fresh process, and believe only a slowdown that appears again.
+  # in a fresh process, and believe only a slowdown that appears again. The baseline's build
+  # sweeps the same points just before and just after, when its binary was kept: a machine that
+  # got slower since the baseline night slows those too, and compare --beside then clears it.
   echo "nightly: measuring the flagged points again"
   confirm="$base/$day.confirm.json"
-  rm -f "$confirm"
-  sweep --out "$confirm" --filter "$(cat "$base/$day.rerun")" || true
+  filter=$(cat "$base/$day.rerun")
+  rm -f "$confirm" "$base/$day.beside.json" "$base/$day.beside.2.json"
+  set --
+  for f in "$base/$day.beside.json" "" "$base/$day.beside.2.json"; do
+    if [ -z "$f" ]; then
+      sweep --out "$confirm" --filter "$filter" || true
+    elif [ -x "$base/baseline.bin" ]; then
+      if sweep_by "$base/baseline.bin" --out "$f" --filter "$filter" >"$f.log" 2>&1 &&
+        [ -f "$f" ]; then
+        set -- "$@" --beside "$f"
+      else
+        echo "nightly: the baseline's binary could not sweep (see $f.log); judging without it" >&2
+      fi
+    fi
+  done
   verdict=0
-  compare "$confirm" --threshold "$threshold" \
+  compare "$confirm" --threshold "$threshold" "$@" \
     --markdown "$base/$day.confirm.md" || verdict=$?
   [ "$verdict" -le 1 ] || exit "$verdict"
   if [ "$verdict" -eq 1 ]; then
     echo "nightly: REGRESSION confirmed by a second measurement: $base/$day.confirm.md"
     exit 1
   fi
-  echo "nightly: the flagged points were not slower when measured again: no regression"
+  if [ $# -gt 0 ]; then
+    echo "nightly: the flagged points were not slower when measured again, beside the baseline's build: no regression"
+  else
+    echo "nightly: the flagged points were not slower when measured again: no regression"
+  fi
 fi
 [ "$sweep_rc" -eq 0 ] || echo "nightly: some points failed: see $run" >&2
 promote
