@@ -6,7 +6,8 @@
 #
 #   COSTCURVE_GIT_SHA=<sha> sh tools/gpu-run.sh [STAGE...]
 #
-# STAGE: build test sanitize validate probe ceilings sweep (default: all, in that order); probe
+# STAGE: build test sanitize validate probe ceilings sweep (default: all, in that order; ab and
+# profile on request, see below); probe
 # times L2-resident kernels hot and after each way of flushing (tools/l2_probe.cu); cudatest runs
 # only the CUDA tests (TEST_FILTER, a gtest filter, narrows them and the sanitizer run; they run
 # as TEST_SHARDS concurrent gtest shards, default 4, into one log) and sass
@@ -18,6 +19,12 @@
 # COSTCURVE_PREFILL_OVERLAP=1; <scenario>.ab-optin.json), and `costcurve compare` of the two
 # (logs/ab-<scenario>.md): before and after on one card, one call. AB_SCENARIOS (default:
 # SCENARIOS) narrows it to the scenarios that hold such points.
+# profile (not in the default list): Nsight Compute over PROFILE_COUNT (default 1) launches of
+# the kernels PROFILE_KERNELS names (an ncu --kernel-name regex, default 'topk'), after skipping
+# PROFILE_SKIP (default 3: validation and warm-up) of them, in a sweep of the points
+# PROFILE_FILTER selects (default: top-k decode at B=32, 128K) of PROFILE_SCENARIO (default
+# deepseek-v3.2); clocks as the benchmark leaves them (--clock-control none). Each run of the
+# stage adds logs/ncu-N.txt (the details page) and ncu-N.ncu-rep (for the Nsight Compute GUI).
 # BACKEND (default cuda) lets the stages run on a CPU, to check this script.
 # BUDGET_S (default 560): the sweeps stop cleanly before the run has taken this many seconds; a
 # sweep cut short resumes next time from results/$RESULTS_NAME/, where the partial results of an
@@ -194,6 +201,30 @@ if has ab; then
       grep -E "^\|" "$out/logs/ab-$s.md" 2>/dev/null | head -30 || true
     fi
   done
+fi
+
+if has profile; then
+  ncu=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
+  pf=${PROFILE_FILTER:-'topk/decode/L131072/B32/'}
+  ps=${PROFILE_SCENARIO:-deepseek-v3.2}
+  n=$(ls "$out"/ncu-*.ncu-rep 2>/dev/null | wc -l)
+  t=$(left)
+  if [ ! -x "$ncu" ]; then
+    say "profile: ncu not found"
+  elif [ "$t" -le 30 ]; then
+    say "profile: no time left"
+  else
+    timeout -k 10 "$t" "$ncu" --clock-control none --kernel-name "regex:${PROFILE_KERNELS:-topk}" \
+      --launch-skip "${PROFILE_SKIP:-3}" --launch-count "${PROFILE_COUNT:-1}" --section SpeedOfLight \
+      --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section WarpStateStats \
+      --section LaunchStats --section Occupancy --section SchedulerStats -f -o "$out/ncu-$n" \
+      ./$bin/costcurve sweep "scenarios/$ps.json" --backend "$backend" --filter "$pf" \
+      --out "$out/logs/profile-$n.json" >"$out/logs/ncu-$n.log" 2>&1 && st=done || st="exit $?"
+    "$ncu" --import "$out/ncu-$n.ncu-rep" --page details >"$out/logs/ncu-$n.txt" 2>&1 || true
+    say "profile $pf ($ps): $st; $(grep -cE '^  [A-Za-z_].*\(' "$out/logs/ncu-$n.txt" 2>/dev/null || echo 0) kernels in logs/ncu-$n.txt"
+    grep -E "^  [A-Za-z_].*\(|Duration|Memory Throughput|DRAM Throughput|Compute \(SM\) Throughput|Registers Per|Achieved Occupancy" \
+      "$out/logs/ncu-$n.txt" 2>/dev/null | head -40 | tee -a "$summary" || true
+  fi
 fi
 
 tar -C "$out" -czf "$out/logs.tgz" logs && rm -rf "$out/logs"
