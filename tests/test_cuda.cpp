@@ -6,6 +6,7 @@
 
 #include "harness/ceilings.hpp"
 #include "kernels/backend.hpp"
+#include "tests/test_util.hpp"
 
 namespace costcurve {
 bool cuda_selftest(std::string& why);
@@ -32,6 +33,29 @@ TEST(Cuda, L2FlushMakesACacheResidentCopySlower) {
             << check->bytes / 1048576 << " MiB: hot " << check->hot_s * 1e6 << " us, cold "
             << check->cold_s * 1e6 << " us\n";
   EXPECT_GT(check->cold_over_hot, 1.05);  // a flush that does not evict measures ~1.0
+}
+
+// COSTCURVE_L2_FLUSH=discard drops the flush's dirty lines from L2 unwritten: L2 is still emptied
+// of the inputs (cold slower than hot), and an unknown value is refused by name.
+TEST(Cuda, DiscardingL2FlushEvictsToo) {
+  std::string why;
+  if (!cuda_selftest(why)) GTEST_SKIP() << "no usable GPU: " << why;
+  {
+    const test::ScopedEnv env("COSTCURVE_L2_FLUSH", "discard");
+    auto be = make_backend("cuda");
+    const auto check = measure_cache_flush(*be, 2.0);
+    ASSERT_TRUE(check.has_value());
+    std::cout << "discarding flush: copy of " << check->bytes / 1048576 << " MiB: hot "
+              << check->hot_s * 1e6 << " us, cold " << check->cold_s * 1e6 << " us\n";
+    EXPECT_GT(check->cold_over_hot, 1.05);
+  }
+  const test::ScopedEnv env("COSTCURVE_L2_FLUSH", "sometimes");
+  try {
+    make_backend("cuda");
+    FAIL() << "COSTCURVE_L2_FLUSH=sometimes was accepted";
+  } catch (const OpError& e) {
+    EXPECT_NE(std::string(e.what()).find("COSTCURVE_L2_FLUSH"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Cuda, BackendWithoutGpuFailsWithAClearMessage) {

@@ -1,7 +1,11 @@
-// Does a cache flush evict L2? Times a read-only kernel and a copy over buffers that fit in L2,
-// hot (repeated) and right after each way of flushing, with CUDA events. Diagnostic for the
-// backend's flush_caches(); build and run: nvcc -O3 -arch=sm_90a tools/l2_probe.cu -o /tmp/l2 &&
-// /tmp/l2
+// Does a cache flush evict L2, and does it cost the timed kernel anything? Times a read-only
+// kernel and a copy over buffers that fit in L2, hot (repeated) and right after each way of
+// flushing, with CUDA events. A flush by stores leaves up to an L2 of dirty lines, which the timed
+// kernel then writes back as it evicts them; "memset + discard" drops them first
+// (discard.global.L2: invalidated without a write-back), the backend's COSTCURVE_L2_FLUSH=discard.
+// Where "memset 2xL2" reads slower than "memset + discard", the default flush charges the kernel
+// for its own write-backs. Diagnostic for the backend's flush_caches(); build and run:
+// nvcc -O3 -arch=sm_90a tools/l2_probe.cu -o /tmp/l2 && /tmp/l2
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -39,6 +43,13 @@ __global__ void write_fill(uint4* p, long n, unsigned v) {
     p[i] = make_uint4(v, v + 1, v + 2, v + 3);
 }
 
+// Drops lines [0, lines) of 128 bytes at p from L2 without writing them back.
+__global__ void discard_l2(char* p, long lines) {
+  for (long i = blockIdx.x * static_cast<long>(blockDim.x) + threadIdx.x; i < lines;
+       i += static_cast<long>(gridDim.x) * blockDim.x)
+    asm volatile("discard.global.L2 [%0], 128;" ::"l"(p + 128 * i) : "memory");
+}
+
 int main() {
   cudaDeviceProp prop{};
   CK(cudaGetDeviceProperties(&prop, 0));
@@ -65,13 +76,19 @@ int main() {
     if (how == 1) cudaMemsetAsync(flush, ++round, flush_bytes, st);
     if (how == 2) write_fill<<<blocks, 256, 0, st>>>(flush, flush_bytes / 16, ++round);
     if (how == 3) read_sum<<<blocks, 256, 0, st>>>(flush, flush_bytes / 16, sink);
+    if (how == 4) {
+      cudaMemsetAsync(flush, ++round, flush_bytes, st);
+      discard_l2<<<blocks, 256, 0, st>>>(reinterpret_cast<char*>(flush),
+                                         static_cast<long>(flush_bytes / 128));
+    }
   };
-  const char* names[] = {"hot", "memset 2xL2", "store kernel 2xL2", "read kernel 2xL2"};
+  const char* names[] = {"hot", "memset 2xL2", "store kernel 2xL2", "read kernel 2xL2",
+                         "memset + discard"};
   std::printf("%-8s %-6s %-20s %10s\n", "kernel", "MiB", "before each run", "median us");
   for (int kernel = 0; kernel < 2; ++kernel)
-    for (std::size_t mib : {2, 4, 8, 12, 16, 24, 48}) {
+    for (std::size_t mib : {2, 4, 8, 12, 16, 24, 34, 48}) {
       const long n = static_cast<long>(mib << 20) / 16;
-      for (int how = 0; how < 4; ++how) {
+      for (int how = 0; how < 5; ++how) {
         std::vector<float> t;
         for (int r = 0; r < 30; ++r) {
           flush_with(how);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -39,6 +40,32 @@ __global__ void copy_kernel(uint4* __restrict__ dst, const uint4* __restrict__ s
   for (; i < n; i += stride) dst[i] = src[i];
 }
 
+// Drops lines [0, lines) of 128 bytes at p from L2 without writing them back: their contents
+// become undefined, which for the flush buffer nobody reads.
+__global__ void discard_l2_kernel(char* p, long lines) {
+#if __CUDA_ARCH__ >= 800
+  for (long i = blockIdx.x * static_cast<long>(blockDim.x) + threadIdx.x; i < lines;
+       i += static_cast<long>(gridDim.x) * blockDim.x)
+    asm volatile("discard.global.L2 [%0], 128;" ::"l"(p + 128 * i) : "memory");
+#endif
+}
+
+// COSTCURVE_L2_FLUSH: "memset" (default) or "discard" (the memset, then its lines dropped from L2
+// unwritten, sm_80 and later), so that the timed run does not write back the flush's dirty lines
+// as it evicts them (tools/l2_probe.cu measures what that costs).
+bool flush_discards(const cudaDeviceProp& prop) {
+  const char* v = std::getenv("COSTCURVE_L2_FLUSH");
+  const std::string s = v ? v : "";
+  if (s.empty() || s == "memset") return false;
+  if (s != "discard")
+    throw OpError("COSTCURVE_L2_FLUSH='" + s + "': expected 'memset' (the default) or 'discard'");
+  if (prop.major < 8)
+    throw OpError(
+        "COSTCURVE_L2_FLUSH=discard needs sm_80 or later (discard.global.L2); this is sm_" +
+        std::to_string(prop.major) + std::to_string(prop.minor));
+  return true;
+}
+
 #define CUBLAS_CHECK(call)                                                                        \
   do {                                                                                            \
     const cublasStatus_t st_ = (call);                                                            \
@@ -52,6 +79,7 @@ public:
   CudaBackend() {
     CUDA_CHECK(cudaGetDevice(&device_));
     CUDA_CHECK(cudaGetDeviceProperties(&prop_, device_));
+    discard_ = flush_discards(prop_);
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     ctx_ = std::make_unique<cuda::Context>(device_, stream_);
     CUBLAS_CHECK(cublasCreate(&blas_));
@@ -137,6 +165,12 @@ public:
       CUDA_CHECK(cudaMalloc(&flush_, flush_bytes_));
     }
     CUDA_CHECK(cudaMemsetAsync(flush_, ++flush_round_, flush_bytes_, stream_));
+    if (discard_) {
+      const long lines = static_cast<long>(flush_bytes_ / 128);
+      discard_l2_kernel<<<4 * prop_.multiProcessorCount, 256, 0, stream_>>>(
+          static_cast<char*>(flush_), lines);
+      CUDA_CHECK(cudaGetLastError());
+    }
   }
 
   // bf16 tensor-core attention (fp32 accumulation), sparse also over an fp8 e4m3 cache; the
@@ -241,6 +275,7 @@ private:
   void* flush_ = nullptr;
   std::size_t flush_bytes_ = 0;
   int flush_round_ = 0;
+  bool discard_ = false;  // COSTCURVE_L2_FLUSH=discard
 };
 
 }  // namespace
