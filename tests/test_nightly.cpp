@@ -2,8 +2,8 @@
 // becomes the baseline (and its binary is kept); a run slower than the baseline is flagged,
 // measured again in a fresh process and reported as a confirmed regression (exit 1) without
 // replacing the baseline, unless the baseline's binary, swept beside the re-measurement, is just
-// as slow (the machine drifted: exit 0); bad arguments exit 2 and write nothing outside the output
-// directory.
+// as slow (the machine drifted: exit 0), or is not the baseline's build (judged without it); bad
+// arguments exit 2 and write nothing outside the output directory.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -116,6 +116,19 @@ TEST_F(Nightly, FirstRunIsTheBaselineAndASlowerRunIsAConfirmedRegression) {
   }
   EXPECT_TRUE(beside && beside2 && cleared) << log();
   EXPECT_NE(slurp(kind / "baseline.json"), halved) << "a run with no regression is the baseline";
+
+  // A baseline.bin of another build than baseline.json (the files replaced by hand): compare
+  // refuses the pair, and the script judges without it, as with no binary.
+  for (const char* f : {"baseline.json", "baseline.2.json"}) {
+    ResultsFile b = load_results(kind / f);
+    b.git_sha = "elsewhere";
+    for (PointResult& p : b.points)
+      for (double& t : p.samples_s) t *= 0.5;
+    write_atomic(kind / f, b.to_json().dump(1));
+  }
+  ASSERT_EQ(nightly("--kind test-box --threshold 30%"), 1) << log();
+  EXPECT_NE(log().find("does not match baseline.json"), std::string::npos) << log();
+  EXPECT_NE(log().find("REGRESSION confirmed"), std::string::npos) << log();
 }
 
 TEST_F(Nightly, BadArgumentsExitTwoAndWriteNothingOutside) {
