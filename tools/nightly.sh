@@ -25,7 +25,7 @@
 # --keep-baseline is given (keep it to stop slow drifts, a few percent a night, from passing).
 set -eu
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
 die() {
   echo "nightly: $*" >&2
   exit 2
