@@ -29,9 +29,11 @@ constexpr std::int32_t kPoison = std::numeric_limits<std::int32_t>::min();
 #define CUDA_TOPK_OR_SKIP(var) COSTCURVE_BACKEND_WITH_OP_OR_SKIP(var, "cuda", Op::topk)
 
 // Each test draws its inputs from g, freshly seeded; a failure names the seed
-// (COSTCURVE_SEED reproduces it).
-class CudaTopk : public ::testing::Test {
+// (COSTCURVE_SEED reproduces it). Each runs with the default multi-block prefetch and with the
+// bulk one (COSTCURVE_TOPK_BULK_PREFETCH=1).
+class CudaTopk : public ::testing::TestWithParam<bool> {
 protected:
+  const test::ScopedEnv bulk_{"COSTCURVE_TOPK_BULK_PREFETCH", GetParam() ? "1" : "0"};
   const std::uint64_t seed_ = test::fresh_seed();
   ::testing::ScopedTrace trace_{__FILE__, __LINE__, "seed " + std::to_string(seed_)};
   std::mt19937_64 g{seed_};
@@ -94,7 +96,7 @@ void expect_reference(Backend& be, const Batch& b, int k, const std::vector<floa
 // Four rows: 128K and ~40K positions, s_q = 2; an odd capacity puts the rows at every 4-byte
 // alignment. Quantised logits (as the benchmark's) tie often; continuous ones rarely. Each call
 // runs twice: the per-call state (histograms, tickets, fill counts) must start clean every time.
-TEST_F(CudaTopk, FewLongRowsOfRandomLogits) {
+TEST_P(CudaTopk, FewLongRowsOfRandomLogits) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> u(-50, 50);
   const Batch b = batch(2, {131072, 40001}, 131075);
@@ -112,7 +114,7 @@ TEST_F(CudaTopk, FewLongRowsOfRandomLogits) {
 
 // Many equal logits across the threshold, with few candidates (the multi-block finish) and with
 // a crowded bucket (the one-block fallback), and rows that are all equal.
-TEST_F(CudaTopk, TiesStraddlingTheThreshold) {
+TEST_P(CudaTopk, TiesStraddlingTheThreshold) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> u(-1, 0);
   const Batch b = batch(2, {131072, 40001}, 131072);
@@ -134,7 +136,7 @@ TEST_F(CudaTopk, TiesStraddlingTheThreshold) {
 
 // NaN ranks below every number (-inf included) and ties among NaNs go to the lowest positions;
 // -0 equals +0.
-TEST_F(CudaTopk, NanAndSignedZeros) {
+TEST_P(CudaTopk, NanAndSignedZeros) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> neg(-5, -1), pos(1, 5), coin(0, 1);
   const Batch b = batch(2, {131072, 40001}, 131073);
@@ -161,7 +163,7 @@ TEST_F(CudaTopk, NanAndSignedZeros) {
 }
 
 // Rows with fewer visible positions than k (and exactly k) are padded with -1, beside long rows.
-TEST_F(CudaTopk, RowsShorterThanKBesideLongRows) {
+TEST_P(CudaTopk, RowsShorterThanKBesideLongRows) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> u(-10, 10);
   const Batch b = batch(2, {131072, 1500, 2049, 2050, 70000}, 131072);
@@ -171,7 +173,7 @@ TEST_F(CudaTopk, RowsShorterThanKBesideLongRows) {
 
 // Ragged rows whose ends fall inside a chunk (and s_q = 3: neighbouring rows differ by one
 // position), at odd alignments; past each row's end the buffer holds +inf.
-TEST_F(CudaTopk, VisibleLengthEndsMidChunk) {
+TEST_P(CudaTopk, VisibleLengthEndsMidChunk) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> u(0, 1);
   const Batch b = batch(3, {65537, 99999, 131071, 17001, 16390}, 131077);
@@ -181,7 +183,7 @@ TEST_F(CudaTopk, VisibleLengthEndsMidChunk) {
 
 // At the rule's edge: 2 x SMs - 1 rows take the multi-block path, 2 x SMs the one-block path;
 // both give the reference selection.
-TEST_F(CudaTopk, BothSidesOfTheRowCountRuleAgree) {
+TEST_P(CudaTopk, BothSidesOfTheRowCountRuleAgree) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> u(-50, 50);
   const std::int64_t sms = be->info().threads;
@@ -217,7 +219,7 @@ std::vector<Batch> decode_and_prefill_shapes(Backend& be) {
 
 // The sample sees only large logits (in [5, 6], the rest of the row in [-1, 0]): T is the r-th
 // largest of them and only r (< k) keys reach it, so every row falls back to the exact path.
-TEST_F(CudaTopk, SampledThresholdAboveTheKthKeyFallsBack) {
+TEST_P(CudaTopk, SampledThresholdAboveTheKthKeyFallsBack) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> low(-1, 0), high(5, 6);
   for (const Batch& b : decode_and_prefill_shapes(*be)) {
@@ -233,7 +235,7 @@ TEST_F(CudaTopk, SampledThresholdAboveTheKthKeyFallsBack) {
 // of the row (k / 2 on the ~40K rows; all of them candidates beside the ~2.25k expected: the
 // normal finish), then on 30% (the candidates overflow: the exact path; on the 60K rows the
 // multi-block kernel's global list still holds them).
-TEST_F(CudaTopk, LargeLogitsOnlyBetweenTheSamples) {
+TEST_P(CudaTopk, LargeLogitsOnlyBetweenTheSamples) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> low(-1, 0), high(5, 6), coin(0, 1);
   const int k = 2048;
@@ -255,7 +257,7 @@ TEST_F(CudaTopk, LargeLogitsOnlyBetweenTheSamples) {
 // positions. By share and row: 6% of 128K and 12% of 60K, 16% of ~40K: they fit in shared memory;
 // 12% of 128K and 40% of 60K: the multi-block kernel finishes from the global list (over 10K
 // candidates); 40% of 128K and of ~40K: they overflow (exact path). All-equal rows overflow too.
-TEST_F(CudaTopk, TiesAtTheSampledThreshold) {
+TEST_P(CudaTopk, TiesAtTheSampledThreshold) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> low(-1, 0), high(5, 6), coin(0, 1);
   const auto shapes = decode_and_prefill_shapes(*be);
@@ -281,7 +283,7 @@ TEST_F(CudaTopk, TiesAtTheSampledThreshold) {
 // exact path (or padding); and the sampling rule's edge, which at k = 2048 admits rows of 18432
 // positions (T at rank 512 of the sample) and 18433, not 18431. Then k = 30000: rows around it
 // that do not fit in shared memory and are too short to sample (the long exact path).
-TEST_F(CudaTopk, RowsJustAboveK) {
+TEST_P(CudaTopk, RowsJustAboveK) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> u(-50, 50);
   auto quantised = [&](auto, auto) { return std::round(u(g) * 64) / 64; };
@@ -298,7 +300,7 @@ TEST_F(CudaTopk, RowsJustAboveK) {
 // Prefill-shaped: 2 x SMs + 5 causal rows of ~64K at every alignment (capacity 1 mod 4), one block
 // per row, each sampled, with benchmark-like quantised logits (many ties) and continuous ones;
 // k = 1 takes T's minimum rank.
-TEST_F(CudaTopk, PrefillShapedBatchOfLongRows) {
+TEST_P(CudaTopk, PrefillShapedBatchOfLongRows) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> u(-50, 50);
   const std::int64_t rows = 2 * be->info().threads + 5;
@@ -310,7 +312,7 @@ TEST_F(CudaTopk, PrefillShapedBatchOfLongRows) {
 
 // Decode-shaped: 32 sequences x 2 queries at 128K (the benchmark's decode step), several blocks
 // per row; run twice (the per-call counters must start clean), and at an odd capacity.
-TEST_F(CudaTopk, DecodeShapedBatch) {
+TEST_P(CudaTopk, DecodeShapedBatch) {
   CUDA_TOPK_OR_SKIP(be);
   std::uniform_real_distribution<float> u(-50, 50);
   auto quantised = [&](auto, auto) { return std::round(u(g) * 64) / 64; };
@@ -321,6 +323,11 @@ TEST_F(CudaTopk, DecodeShapedBatch) {
   const Batch odd = batch(2, std::vector<std::int64_t>(32, 131072), 131073);
   expect_reference(*be, odd, 2048, logits(odd, quantised));
 }
+
+INSTANTIATE_TEST_SUITE_P(Cuda, CudaTopk, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& i) {
+                           return i.param ? "bulk_prefetch" : "default_prefetch";
+                         });
 
 }  // namespace
 }  // namespace costcurve

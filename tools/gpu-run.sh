@@ -40,7 +40,7 @@ start=$(date +%s)
 stages=${*:-build test sanitize validate probe ceilings sweep}
 scenarios=${SCENARIOS:-deepseek-v3.1-terminus deepseek-v3.2}
 cuda_filter=${TEST_FILTER:-'*cuda*:*Cuda*:*/1'}
-san_filter=${TEST_FILTER:-'AllOps/KernelTest.*/cuda_*:Backends/EdgeTest.*/1:Cuda/CudaPrefillTest.*:CudaTopk.*'}
+san_filter=${TEST_FILTER:-'AllOps/KernelTest.*/cuda_*:Backends/EdgeTest.*/1:Cuda/CudaPrefillTest.*:Cuda/CudaTopk.*'}
 mkdir -p "$out/logs"
 summary="$out/summary.txt"
 : >"$summary"

@@ -38,7 +38,8 @@
 // (n of the longest row; 16 MB for 64 rows of 128K).
 //
 // Each block asks L2 for the first two steps of its range before computing T, so that HBM streams
-// while the sample is selected.
+// while the sample is selected; with COSTCURVE_TOPK_BULK_PREFETCH=1 (not yet measured), for its
+// whole range in a few bulk requests, issued after the sample's loads.
 #include <algorithm>
 #include <climits>
 #include <cstdint>
@@ -125,6 +126,27 @@ struct RowKeys {  // the logits row, global memory
       if (q < qe && p0 >= 0 && p0 + 4 <= n)
         asm volatile("prefetch.global.L2 [%0];" ::"l"(__cvta_generic_to_global(row + p0)));
     }
+  }
+  // Asks L2 for all the full quads of [qb, qe) in at most 32 bulk requests, one a lane of warp 0
+  // (cp.async.bulk.prefetch.L2, sm_90): a few instructions where prefetch() issues one per thread
+  // and quad (eight per 128-byte line), and the whole range rather than its first two steps.
+  // Before sm_90, prefetch(). Every thread calls it.
+  __device__ void bulk_prefetch(int qb, int qe) const {
+#if __CUDA_ARCH__ >= 900
+    if (threadIdx.x >= 32) return;
+    const int lo = max(qb, (off + 3) / 4),
+              hi = min(qe, (n + off) / 4);  // full quads: 0 <= 4q - off, 4q - off + 4 <= n
+    if (lo >= hi) return;
+    const int per = (hi - lo + 31) / 32, a = lo + static_cast<int>(threadIdx.x) * per,
+              b = min(hi, a + per);
+    if (a < b)
+      asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(
+                       __cvta_generic_to_global(row + (4LL * a - off))),
+                   "r"(16u * static_cast<unsigned>(b - a))
+                   : "memory");
+#else
+    prefetch(qb, qe);
+#endif
   }
 };
 
@@ -462,13 +484,17 @@ __device__ int sample_rank(int n, int k, int cap, int stash_cap) {
 // spaced quads from the first to the last (positions outside the row count as NaN: key 0). A
 // function of the row's data alone. `samples`: kSamples words of shared memory. Ends with a
 // barrier after its last read of `samples` and `hist`.
+// With bulk_qe > bulk_qb, quads [bulk_qb, bulk_qe) are asked of L2 (bulk_prefetch) right after the
+// sample's loads are issued, so that these do not queue behind the stream.
 __device__ std::uint32_t sample_threshold(const RowKeys& rk, int rank, int* hist,
-                                          std::uint32_t* samples, Shared& sh) {
+                                          std::uint32_t* samples, Shared& sh, int bulk_qb = 0,
+                                          int bulk_qe = 0) {
   const int tid = threadIdx.x, nq = rk.quads();  // nq >= kMinSampled / 4 > kRuns * kRunQuads
   const long long run = tid / kRunQuads;
   const int q = static_cast<int>(run * (nq - kRunQuads) / (kRuns - 1)) + tid % kRunQuads;
   std::uint32_t key[4];
   rk.load(q, key);
+  if (bulk_qe > bulk_qb) rk.bulk_prefetch(bulk_qb, bulk_qe);
   *reinterpret_cast<uint4*>(samples + 4 * tid) = make_uint4(key[0], key[1], key[2], key[3]);
   std::uint32_t prefix = 0, mask = 0;
   int remaining = rank, count = 0;
@@ -720,7 +746,8 @@ __device__ void wide_finish(const float* logits, std::int32_t* indices,
 __global__ void __launch_bounds__(kThreads, 2)
     wide_topk(const float* logits, std::int32_t* indices, const std::int32_t* seq_lens, int s_q,
               long long cap, int k, int chunk_quads, int* tickets, int* fill,
-              std::uint32_t* cand_key, std::int32_t* cand_pos, int list_cap, int stash_cap) {
+              std::uint32_t* cand_key, std::int32_t* cand_pos, int list_cap, int stash_cap,
+              int bulk) {
   extern __shared__ __align__(16) std::uint32_t smem_dyn[];
   __shared__ Shared sh;
   const int row = blockIdx.y;
@@ -739,9 +766,9 @@ __global__ void __launch_bounds__(kThreads, 2)
   std::int32_t* cp = cand_pos + static_cast<long long>(row) * list_cap;
   const int qb = blockIdx.x * chunk_quads, qe = min(qb + chunk_quads, rk.quads());
   if (qb < qe) {  // ragged rows: the chunks past a shorter row's end only take their ticket
-    rk.prefetch(qb, qe);
-    const std::uint32_t t =
-        sample_threshold(rk, rank, reinterpret_cast<int*>(smem_dyn), smem_dyn + kMaxBins, sh);
+    if (!bulk) rk.prefetch(qb, qe);
+    const std::uint32_t t = sample_threshold(rk, rank, reinterpret_cast<int*>(smem_dyn),
+                                             smem_dyn + kMaxBins, sh, bulk ? qb : 0, bulk ? qe : 0);
     collect(rk, qb, qe, t, ck, cp, fill + row, list_cap);
   }
   if (!last_block(tickets + row, sh)) return;
@@ -806,7 +833,7 @@ void topk_wide(Context& ctx, const TopkArgs& a, const std::int32_t* lens, int ro
   wide_topk<<<grid, kThreads, smem, ctx.stream()>>>(
       a.logits, a.indices, lens, static_cast<int>(bt.s_q), bt.capacity, a.k,
       static_cast<int>(chunk_quads), tickets, fill, cand_key, cand_pos, static_cast<int>(list_cap),
-      stash_cap);
+      stash_cap, env_flag("COSTCURVE_TOPK_BULK_PREFETCH") ? 1 : 0);
   CUDA_CHECK_LAUNCH();
 }
 
