@@ -15,12 +15,15 @@ total=${TOTAL_S:-500}
 start=$(date +%s)
 mkdir -p "$o"
 left() { echo $((total - ($(date +%s) - start))); }
-# step NAME RESERVE [VAR=VALUE ...] -- STAGE...: gpu-run.sh with the variables, into $o/NAME, with
-# the time left less RESERVE seconds for the steps after it; skipped when under 20 s remain.
+# step NAME RESERVE [VAR=VALUE ...]: gpu-run.sh $stages with the variables, into $o/NAME, with the
+# time left less RESERVE seconds for the steps after it (at least $floor, default 0); skipped when
+# under 20 s remain.
+floor=0
 step() {
   name=$1 reserve=$2
   shift 2
   b=$(($(left) - reserve))
+  [ "$b" -ge "$floor" ] || b=$floor
   if [ "$b" -lt 20 ]; then
     echo "$name: skipped, $(left) s left" | tee -a "$o/summary.txt"
     return 0
@@ -34,8 +37,10 @@ step() {
 }
 v32=deepseek-v3.2
 stages="build sass cudatest"
+floor=200 # the build (~45 s) and the tests (~90 s on 8 shards) are what every later step needs
 step tests 330 TEST_FILTER='Cuda/CudaMqaTest.*:Cuda/CudaTopk.*:Cuda.*' TEST_SHARDS=8
 stages=ab
+floor=0
 step prefetch-sparse 270 AB_SCENARIOS=$v32 AB_FILTER='sparse_decode/decode/L131072/B32/' \
   AB_ENV=COSTCURVE_MQA_L2_PREFETCH=1
 step prefetch-dense 220 AB_SCENARIOS=deepseek-v3.1-terminus \
