@@ -41,7 +41,8 @@ floor=200 # the build (~45 s) and the tests (~90 s on 8 shards) are what every l
 step tests 330 TEST_FILTER='Cuda/CudaMqaTest.*:Cuda/CudaTopk.*:Cuda.*' TEST_SHARDS=8
 stages=ab
 floor=0
-step prefetch-sparse 270 AB_SCENARIOS=$v32 AB_FILTER='sparse_decode/decode/L131072/B32/' \
+step prefetch-sparse 270 AB_SCENARIOS=$v32 \
+  AB_FILTER='sparse_(decode/decode/L131072/B32|prefill/prefill/L131072)/' \
   AB_ENV=COSTCURVE_MQA_L2_PREFETCH=1
 step prefetch-dense 220 AB_SCENARIOS=deepseek-v3.1-terminus \
   AB_FILTER='dense_decode/decode/L131072/B32/' AB_ENV=COSTCURVE_MQA_L2_PREFETCH=1
