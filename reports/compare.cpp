@@ -441,9 +441,14 @@ void apply_beside(CompareReport& r, const ResultsFile& cur, const ResultsFile& b
     by_name.emplace(v.name, &v);
     const PointResult* c = cur.find(v.name);
     const PointResult* b = beside.find(v.name);
-    if (!c || !b || b->status != PointStatus::ok || b->samples_s.empty()) continue;
-    const double m = median_of(b->samples_s);
-    if (!(m > 0 && std::isfinite(m))) continue;
+    const double m = b && b->status == PointStatus::ok ? median_of(b->samples_s) : 0;
+    if (!c || !(m > 0 && std::isfinite(m))) {
+      if (v.regression) {  // kept, but the reader should know it was not checked
+        const std::string why = "no timing of it beside, from the baseline's build";
+        v.note = v.note.empty() ? why : v.note + "; " + why;
+      }
+      continue;
+    }
     v.beside_tested = true;
     v.beside_change = (v.current_median_s - m) / m;
     v.beside_p = mann_whitney_p(b->samples_s, c->samples_s);

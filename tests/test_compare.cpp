@@ -574,6 +574,16 @@ TEST(Compare, BesideRunOfTheBaselineBuildClearsMachineDrift) {
   for (const PointVerdict& v : w.points)
     EXPECT_EQ(v.regression, v.name.find("/m2/") != std::string::npos) << v.name;
 
+  // A regressed point that the beside runs lack keeps its verdict, with a note saying so.
+  ResultsFile partial = beside;
+  partial.points.erase(partial.points.begin());
+  CompareReport q = compare_results(base, today, o);
+  apply_beside(q, today, partial, "partial.json");
+  EXPECT_EQ(q.regression_count(), 1);
+  EXPECT_TRUE(q.points[0].regression);
+  EXPECT_FALSE(q.points[0].beside_tested);
+  EXPECT_NE(q.points[0].note.find("no timing of it beside"), std::string::npos) << q.points[0].note;
+
   // A slope: long positions 12% slower on a machine that is 12% slower there, beside.
   const auto long_slow = [](std::int64_t pos) { return pos >= 65536 ? 1.12 : 1.0; };
   const ResultsFile today_l = noisy_file(65, 0.002, 10, long_slow, "today");
