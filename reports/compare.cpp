@@ -415,7 +415,7 @@ CompareReport compare_results(const ResultsFile& base, const ResultsFile& cur,
   const std::string env_b = base.kernel_selection(), env_c = cur.kernel_selection();
   if (env_b != env_c)
     r.warnings.push_back(
-        "different kernel selection (the files time different kernels): "
+        "different COSTCURVE_* settings (different kernels, or timed differently): "
         "baseline " +
         env_b + ", current " + env_c);
   if (cannot_reach_alpha > 0)
