@@ -176,6 +176,11 @@ std::string summary_line(const CompareReport& r) {
                   " of " + std::to_string(r.slopes.size()) + " slopes flagged";
   s += "; " + std::to_string(r.added.size()) + " added, " + std::to_string(r.removed.size()) +
        " removed, " + std::to_string(r.not_comparable.size()) + " not comparable";
+  const auto drift = std::count_if(r.points.begin(), r.points.end(),
+                                   [](const PointVerdict& v) { return v.cleared_beside; });
+  if (drift > 0)
+    s += "; " + std::to_string(drift) + (drift == 1 ? " slowdown was" : " slowdowns were") +
+         " the machine (drift)";
   return s;
 }
 

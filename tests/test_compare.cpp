@@ -560,6 +560,7 @@ TEST(Compare, BesideRunOfTheBaselineBuildClearsMachineDrift) {
     EXPECT_NE(v.note.find("drifted"), std::string::npos) << v.note;
   }
   EXPECT_NE(compare_table(r).find("drift "), std::string::npos);
+  EXPECT_NE(compare_table(r).find("30 slowdowns were the machine (drift)"), std::string::npos);
   EXPECT_EQ(compare_json(r)["points"][0]["cleared_beside"], true);
   EXPECT_TRUE(rerun_filter(r).empty());
 
