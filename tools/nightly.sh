@@ -120,8 +120,10 @@ promote() {
     i=$((i + 1))
   done
   # The binary too, so that a confirmation can sweep the baseline's build beside a later one.
-  cp "$bin" "$base/.baseline.bin.tmp" && chmod +x "$base/.baseline.bin.tmp" ||
+  if ! { cp "$bin" "$base/.baseline.bin.tmp" && chmod +x "$base/.baseline.bin.tmp"; }; then
+    rm -f "$base/.baseline.bin.tmp"
     echo "nightly: could not keep a copy of $bin; confirmations will not sweep the baseline's build" >&2
+  fi
   rm -f "$base"/baseline.[0-9]*.json
   i=2
   while [ "$i" -le "$runs" ]; do
@@ -157,25 +159,29 @@ if [ "$verdict" -eq 1 ]; then
   confirm="$base/$day.confirm.json"
   filter=$(cat "$base/$day.rerun")
   rm -f "$confirm" "$base/$day.beside.json" "$base/$day.beside.2.json"
+  # beside FILE: the flagged points swept by baseline.bin into FILE; false when it is missing or
+  # the sweep failed.
+  beside() {
+    [ -x "$base/baseline.bin" ] || return 1
+    sweep_by "$base/baseline.bin" --out "$1" --filter "$filter" >"$1.log" 2>&1 && [ -f "$1" ] &&
+      return 0
+    echo "nightly: the baseline's binary could not sweep (see $1.log); judging without it" >&2
+    return 1
+  }
+  b1=0 b2=0
+  beside "$base/$day.beside.json" && b1=1
+  sweep --out "$confirm" --filter "$filter" || true
+  beside "$base/$day.beside.2.json" && b2=1
   set --
-  for f in "$base/$day.beside.json" "" "$base/$day.beside.2.json"; do
-    if [ -z "$f" ]; then
-      sweep --out "$confirm" --filter "$filter" || true
-    elif [ -x "$base/baseline.bin" ]; then
-      if sweep_by "$base/baseline.bin" --out "$f" --filter "$filter" >"$f.log" 2>&1 &&
-        [ -f "$f" ]; then
-        set -- "$@" --beside "$f"
-      else
-        echo "nightly: the baseline's binary could not sweep (see $f.log); judging without it" >&2
-      fi
-    fi
-  done
+  [ "$b1" -eq 0 ] || set -- "$@" --beside "$base/$day.beside.json"
+  [ "$b2" -eq 0 ] || set -- "$@" --beside "$base/$day.beside.2.json"
   verdict=0
   compare "$confirm" --threshold "$threshold" "$@" \
     --markdown "$base/$day.confirm.md" || verdict=$?
   if [ "$verdict" -eq 2 ] && [ $# -gt 0 ]; then
-    # baseline.bin is not the build of baseline.json (replaced by hand?): compare said why.
-    echo "nightly: the baseline's binary does not match baseline.json; judging without it" >&2
+    # compare refused something, said what above; most likely baseline.bin is not the build of
+    # baseline.json (one of them replaced by hand).
+    echo "nightly: compare refused the confirmation with the baseline's binary beside it (does it match baseline.json?); judging without it" >&2
     set --
     verdict=0
     compare "$confirm" --threshold "$threshold" --markdown "$base/$day.confirm.md" || verdict=$?
