@@ -101,11 +101,18 @@ TEST_F(Nightly, FirstRunIsTheBaselineAndASlowerRunIsAConfirmedRegression) {
   EXPECT_EQ(slurp(kind / "baseline.json"), halved) << "a regression must not become the baseline";
 
   // With the baseline's binary back, the confirmation sweeps it beside today's build: just as
-  // slow, so the machine, not the code (a 30% threshold keeps an A/A pair of tiny points, which
-  // drift by 5-20% between processes here, from deciding it). No regression: today's run becomes
-  // the baseline.
+  // slow, so the machine, not the code. The baseline is made 100x fast and the threshold 500%, so
+  // that neither the A/A comparison beside nor a slow baseline process decides it: these are tiny
+  // points in processes that share 2 cores with other tests (one was seen 3.4x slower than its
+  // neighbour). No regression: today's run becomes the baseline.
+  for (const char* f : {"baseline.json", "baseline.2.json"}) {
+    ResultsFile b = load_results(kind / f);
+    for (PointResult& p : b.points)
+      for (double& t : p.samples_s) t *= 0.02;
+    write_atomic(kind / f, b.to_json().dump(1));
+  }
   fs::copy_file(COSTCURVE_BINARY, kind / "baseline.bin");
-  ASSERT_EQ(nightly("--kind test-box --threshold 30%"), 0) << log();
+  ASSERT_EQ(nightly("--kind test-box --threshold 500%"), 0) << log();
   EXPECT_NE(log().find("not slower when measured again"), std::string::npos) << log();
   bool beside = false, beside2 = false, cleared = false;
   for (const auto& e : fs::directory_iterator(kind)) {
@@ -118,15 +125,15 @@ TEST_F(Nightly, FirstRunIsTheBaselineAndASlowerRunIsAConfirmedRegression) {
   EXPECT_NE(slurp(kind / "baseline.json"), halved) << "a run with no regression is the baseline";
 
   // A baseline.bin of another build than baseline.json (the files replaced by hand): compare
-  // refuses the pair, and the script judges without it, as with no binary.
+  // refuses the pair, and the script judges without it, as with no binary (100x fast again).
   for (const char* f : {"baseline.json", "baseline.2.json"}) {
     ResultsFile b = load_results(kind / f);
     b.git_sha = "elsewhere";
     for (PointResult& p : b.points)
-      for (double& t : p.samples_s) t *= 0.5;
+      for (double& t : p.samples_s) t *= 0.01;
     write_atomic(kind / f, b.to_json().dump(1));
   }
-  ASSERT_EQ(nightly("--kind test-box --threshold 30%"), 1) << log();
+  ASSERT_EQ(nightly("--kind test-box --threshold 500%"), 1) << log();
   EXPECT_NE(log().find("does it match baseline.json?"), std::string::npos) << log();
   EXPECT_NE(log().find("REGRESSION confirmed"), std::string::npos) << log();
 }
