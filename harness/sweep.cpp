@@ -291,6 +291,7 @@ nlohmann::json sweep_context(const BackendInfo& info, int threads) {
   c["driver"] = info.driver;
   c["runtime"] = info.runtime;
   c["cache_bytes"] = info.cache_bytes;
+  c["cache_flush"] = info.cache_flush;
   c["threads"] = threads;
   c["memory_total_bytes"] = info.memory_total;
   // Variables that pick a kernel other than the default (COSTCURVE_PREFILL_PORTABLE, ...): two

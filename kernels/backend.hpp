@@ -21,6 +21,10 @@ struct BackendInfo {
   std::string driver;                // GPU driver version ("" on CPU)
   std::string runtime;               // e.g. "CUDA runtime 13.0" ("" on CPU)
   std::size_t cache_bytes = 0;       // last-level cache the flush must evict (L2 on a GPU)
+  // How flush_caches() empties it, e.g. "memset 2xL2 + discard": cold times taken with different
+  // flushes are not comparable (a flush that leaves dirty lines charges their write-back to the
+  // timed kernel).
+  std::string cache_flush;
 };
 
 // A reading of the device's state, taken before and after each measured point: clocks that moved

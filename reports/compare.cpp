@@ -130,6 +130,20 @@ std::string context_string(const ResultsFile& f, const char* key) {
   return it != f.context.end() && it->is_string() ? it->get<std::string>() : std::string{};
 }
 
+// How the file's sweep flushed the cache before cold runs. Files before the field (2026-12-07) had
+// one flush per backend, or the discarding one on request.
+std::string cache_flush_of(const ResultsFile& f) {
+  const std::string recorded = context_string(f, "cache_flush");
+  if (!recorded.empty()) return recorded;
+  const auto env = f.context.is_object() ? f.context.find("kernel_env") : f.context.end();
+  if (f.backend == "cuda") {
+    const bool discard = env != f.context.end() && env->is_object() &&
+                         env->value("COSTCURVE_L2_FLUSH", nlohmann::json()) == "discard";
+    return discard ? "memset 2xL2 + discard" : "memset 2xL2";
+  }
+  return f.backend == "cpu" ? "memset 256 MiB" : "";
+}
+
 // Markdown: backslash-escape what would end a table cell, open a code span, emphasis, a link or
 // HTML; line breaks become spaces.
 std::string md(const std::string& s) {
@@ -417,6 +431,10 @@ CompareReport compare_results(const ResultsFile& base, const ResultsFile& cur,
   if (base.has_ceilings && cur.has_ceilings && base.ceilings.device != cur.ceilings.device)
     r.warnings.push_back("different devices: baseline " + base.ceilings.device + ", current " +
                          cur.ceilings.device);
+  const std::string flush_b = cache_flush_of(base), flush_c = cache_flush_of(cur);
+  if (!flush_b.empty() && !flush_c.empty() && flush_b != flush_c)
+    r.warnings.push_back("different cache flushes (cold times not comparable): baseline " +
+                         flush_b + ", current " + flush_c);
   const std::string env_b = base.kernel_selection(), env_c = cur.kernel_selection();
   if (env_b != env_c)
     r.warnings.push_back(

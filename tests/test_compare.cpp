@@ -682,5 +682,33 @@ TEST(Compare, DifferentKernelSelectionIsAWarning) {
       "current X=? Y=?");
 }
 
+// The GPU flush became a discarding one on 2026-12-07: cold times from before and after are not
+// comparable, and files older than context.cache_flush read as the flush their backend had then
+// (or as the discarding one where COSTCURVE_L2_FLUSH=discard was set).
+TEST(Compare, DifferentCacheFlushIsAWarning) {
+  ResultsFile base = empty_file("aaa"), cur = empty_file("aaa");
+  base.backend = cur.backend = "cuda";
+  auto warned = [](const CompareReport& r) {
+    for (const std::string& w : r.warnings)
+      if (w.find("different cache flushes") != std::string::npos) return w;
+    return std::string();
+  };
+  cur.context["cache_flush"] = "memset 2xL2 + discard";
+  EXPECT_EQ(warned(compare_results(base, cur, CompareOptions{}, "a", "b")),
+            "different cache flushes (cold times not comparable): baseline memset 2xL2, current "
+            "memset 2xL2 + discard");
+  base.context["kernel_env"] = {{"COSTCURVE_L2_FLUSH", "discard"}};
+  EXPECT_EQ(warned(compare_results(base, cur, CompareOptions{}, "a", "b")), "");
+  base.context["kernel_env"] = json::object();
+  base.context["cache_flush"] = "memset 2xL2 + discard";
+  EXPECT_EQ(warned(compare_results(base, cur, CompareOptions{}, "a", "b")), "");
+  base.context["cache_flush"] = 7;  // not a string: read as absent, no throw
+  EXPECT_NE(warned(compare_results(base, cur, CompareOptions{}, "a", "b")), "");
+  base.backend = cur.backend = "cpu";  // the CPU flush never changed
+  base.context.erase("cache_flush");
+  cur.context["cache_flush"] = "memset 256 MiB";
+  EXPECT_EQ(warned(compare_results(base, cur, CompareOptions{}, "a", "b")), "");
+}
+
 }  // namespace
 }  // namespace costcurve

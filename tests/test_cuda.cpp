@@ -29,23 +29,25 @@ TEST(Cuda, L2FlushMakesACacheResidentCopySlower) {
   auto be = make_backend("cuda");
   const auto check = measure_cache_flush(*be, 2.0);
   ASSERT_TRUE(check.has_value());
-  std::cout << "L2 " << be->info().cache_bytes / 1048576 << " MiB; copy of "
-            << check->bytes / 1048576 << " MiB: hot " << check->hot_s * 1e6 << " us, cold "
-            << check->cold_s * 1e6 << " us\n";
+  std::cout << "L2 " << be->info().cache_bytes / 1048576 << " MiB, " << be->info().cache_flush
+            << "; copy of " << check->bytes / 1048576 << " MiB: hot " << check->hot_s * 1e6
+            << " us, cold " << check->cold_s * 1e6 << " us\n";
   EXPECT_GT(check->cold_over_hot, 1.05);  // a flush that does not evict measures ~1.0
 }
 
-// COSTCURVE_L2_FLUSH=discard drops the flush's dirty lines from L2 unwritten: L2 is still emptied
-// of the inputs (cold slower than hot), and an unknown value is refused by name.
-TEST(Cuda, DiscardingL2FlushEvictsToo) {
+// COSTCURVE_L2_FLUSH=memset (the flush before 2026-12-07, which leaves its lines dirty) empties L2
+// of the inputs too, the backend names its flush, and an unknown value is refused by name.
+TEST(Cuda, MemsetL2FlushEvictsToo) {
   std::string why;
   if (!cuda_selftest(why)) GTEST_SKIP() << "no usable GPU: " << why;
+  EXPECT_EQ(make_backend("cuda")->info().cache_flush, "memset 2xL2 + discard");
   {
-    const test::ScopedEnv env("COSTCURVE_L2_FLUSH", "discard");
+    const test::ScopedEnv env("COSTCURVE_L2_FLUSH", "memset");
     auto be = make_backend("cuda");
+    EXPECT_EQ(be->info().cache_flush, "memset 2xL2");
     const auto check = measure_cache_flush(*be, 2.0);
     ASSERT_TRUE(check.has_value());
-    std::cout << "discarding flush: copy of " << check->bytes / 1048576 << " MiB: hot "
+    std::cout << "memset flush: copy of " << check->bytes / 1048576 << " MiB: hot "
               << check->hot_s * 1e6 << " us, cold " << check->cold_s * 1e6 << " us\n";
     EXPECT_GT(check->cold_over_hot, 1.05);
   }

@@ -222,6 +222,7 @@ TEST(Sweep, SmokeEndToEndThenInterruptedAndResumed) {
   ASSERT_GT(full.points.size(), 10u);
   EXPECT_EQ(full.context["kernel_env"].value("COSTCURVE_PREFILL_PORTABLE", ""), "1?");
   EXPECT_FALSE(full.context["kernel_env"].contains("COSTCURVE_SEED"));
+  EXPECT_EQ(full.context.value("cache_flush", ""), "memset 256 MiB");  // how cold runs were cold
   std::set<std::string> ops;
   for (const PointResult& r : full.points) {
     EXPECT_EQ(r.status, PointStatus::ok) << r.name << ": " << r.reason;

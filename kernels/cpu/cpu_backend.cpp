@@ -73,6 +73,7 @@ public:
     i.memory_total = meminfo("MemTotal:");
     i.memory_available = meminfo("MemAvailable:");
     i.cache_bytes = cache;
+    i.cache_flush = "memset 256 MiB";
     return i;
   }
 

@@ -50,20 +50,22 @@ __global__ void discard_l2_kernel(char* p, long lines) {
 #endif
 }
 
-// COSTCURVE_L2_FLUSH: "memset" (default) or "discard" (the memset, then its lines dropped from L2
-// unwritten, sm_80 and later), so that the timed run does not write back the flush's dirty lines
-// as it evicts them (tools/l2_probe.cu measures what that costs).
+// COSTCURVE_L2_FLUSH: "discard" (the default from sm_80 on: the memset, then its lines dropped
+// from L2 unwritten) or "memset" (the memset alone, the only flush before sm_80 and before
+// 2026-12-07). A memset leaves ~50 MB of dirty lines that the timed kernel writes back as it evicts
+// them: on an H100 a cold 16 MiB read took 12.5 us after the memset and 10.0 us after the discard,
+// as after a flush that reads instead of writes (tools/l2_probe.cu, results/h100-v9).
 bool flush_discards(const cudaDeviceProp& prop) {
   const char* v = std::getenv("COSTCURVE_L2_FLUSH");
   const std::string s = v ? v : "";
-  if (s.empty() || s == "memset") return false;
-  if (s != "discard")
-    throw OpError("COSTCURVE_L2_FLUSH='" + s + "': expected 'memset' (the default) or 'discard'");
-  if (prop.major < 8)
-    throw OpError(
-        "COSTCURVE_L2_FLUSH=discard needs sm_80 or later (discard.global.L2); this is sm_" +
-        std::to_string(prop.major) + std::to_string(prop.minor));
-  return true;
+  if (s == "memset") return false;
+  if (!s.empty() && s != "discard")
+    throw OpError("COSTCURVE_L2_FLUSH='" + s +
+                  "': expected 'discard' (the default from sm_80 on) or 'memset'");
+  if (prop.major >= 8) return true;
+  if (s.empty()) return false;
+  throw OpError("COSTCURVE_L2_FLUSH=discard needs sm_80 or later (discard.global.L2); this is sm_" +
+                std::to_string(prop.major) + std::to_string(prop.minor));
 }
 
 #define CUBLAS_CHECK(call)                                                                        \
@@ -109,6 +111,7 @@ public:
     i.driver = nvml_ ? nvml_->driver_version() : "";
     if (i.driver.empty()) i.driver = "unknown (NVML not available)";
     i.cache_bytes = static_cast<std::size_t>(prop_.l2CacheSize);
+    i.cache_flush = discard_ ? "memset 2xL2 + discard" : "memset 2xL2";
     return i;
   }
   DeviceState device_state() const override { return nvml_ ? nvml_->read() : DeviceState{}; }

@@ -23,6 +23,7 @@
 #include <cuda_fp8.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
 #include "kernels/cuda/context.cuh"
@@ -347,8 +348,15 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   // attention v5.3).
   const bool seesaw =
       fp8 ? env_flag("COSTCURVE_MQA_SEESAW_FP8") : env_default_on("COSTCURVE_MQA_SEESAW");
-  // Not yet measured (NOTES.md, attention v5.2): opt-in until an A/B on a GPU says it pays.
-  p.l2_prefetch = env_flag("COSTCURVE_MQA_L2_PREFETCH") ? 1 : 0;
+  // The L2 prefetch of later tiles (NOTES.md, attention v5.2) pays where the keys are gathered
+  // (H100: sparse decode B=32 10% and sparse prefill 6% faster) and costs where they are
+  // contiguous (dense decode B=32 12% slower); on the fp8 one-tile kernel it was within noise.
+  // COSTCURVE_MQA_L2_PREFETCH=1 or 0 forces it on or off everywhere.
+  const char* prefetch_env = std::getenv("COSTCURVE_MQA_L2_PREFETCH");
+  const bool gathered_bf16 = idx != nullptr && !fp8;
+  const bool prefetch =
+      prefetch_env && *prefetch_env ? env_flag("COSTCURVE_MQA_L2_PREFETCH") : gathered_bf16;
+  p.l2_prefetch = prefetch ? 1 : 0;
   p.sync_p1 = env_flag("COSTCURVE_MQA_SEESAW_SYNC_P1") ? 1 : 0;
   const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, seesaw ? 2 * kKeys : kKeys,
                                          seesaw ? 2 : 4, merge_cost);
