@@ -194,6 +194,20 @@ TEST_P(CudaTopk, BothSidesOfTheRowCountRuleAgree) {
   }
 }
 
+// The multi-block kernel's per-row counters are cleared by the kernel itself, not per call: more
+// rows than the last call (counters where its candidate lists lay), fewer, a row that overflows
+// to the exact path, and the same shape again must each start from zero.
+TEST_P(CudaTopk, CountersStayClearAcrossCallsOfOtherShapes) {
+  CUDA_TOPK_OR_SKIP(be);
+  std::uniform_real_distribution<float> u(-50, 50);
+  for (std::int64_t seqs : {2, 7, 1, 7, 3}) {
+    const Batch b = batch(2, std::vector<std::int64_t>(seqs, 90000), 90000);
+    const auto x = logits(b, [&](auto, auto) { return std::round(u(g) * 64) / 64; });
+    expect_reference(*be, b, 2048, x);
+    expect_reference(*be, b, 2048, logits(b, [](auto, auto) { return 1.0f; }));  // overflows
+  }
+}
+
 // ---- The sampled threshold ----
 
 // The positions the kernel's sample reads in a row of n that starts 16-byte aligned (a capacity

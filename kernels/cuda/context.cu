@@ -33,8 +33,14 @@ void* Context::scratch(std::size_t bytes, int slot) {
       throw std::bad_alloc();
     }
     scratch_bytes_[slot] = want;
+    zero_prefix_[slot] = 0;
   }
   return scratch_[slot];
+}
+
+std::size_t& Context::zero_prefix(int slot) {
+  if (slot < 0 || slot >= kSlots) throw OpError("cuda scratch slot out of range");
+  return zero_prefix_[slot];
 }
 
 const std::int32_t* Context::seq_lens(const Batch& b) {

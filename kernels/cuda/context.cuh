@@ -27,6 +27,10 @@ public:
   // Device scratch of at least `bytes`, valid until the next call of scratch() with slot `slot`.
   // Grows (never shrinks) by reallocating, so the first call at a shape pays for it (warm-up).
   void* scratch(std::size_t bytes, int slot = 0);
+  // How many leading bytes of the slot's scratch are known to be zero: kept by the kernels that
+  // leave their counters cleared (top-k), so that they need no memset per call; 0 after the slot
+  // is (re)allocated.
+  std::size_t& zero_prefix(int slot);
   // The batch's seq_lens as int32 on the device; uploaded only when they changed since the last
   // call, so that timed runs do no host-to-device copy.
   const std::int32_t* seq_lens(const Batch& b);
@@ -38,6 +42,7 @@ private:
   static constexpr int kSlots = 4;
   void* scratch_[kSlots] = {};
   std::size_t scratch_bytes_[kSlots] = {};
+  std::size_t zero_prefix_[kSlots] = {};
   std::vector<std::int32_t> lens_host_;
   std::int32_t* lens_dev_ = nullptr;
   std::size_t lens_cap_ = 0;

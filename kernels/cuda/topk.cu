@@ -29,13 +29,14 @@
 // so that pass 3 reads only those) and the output pass; four times when that bucket is too large.
 //
 // Several blocks per row (few long rows, e.g. decode: 64 rows would leave half of an H100's SMs
-// idle, each block reading its 512 KB row alone). A memset clears two counters per row; then one
-// kernel: each row is split in chunks, one block per chunk; every block computes the row's T and
-// appends its chunk's candidates to the row's global list (one atomic per warp and step), then
-// takes a ticket; the row's last block finishes the row from the list (copied into shared memory
-// when it fits, read from L2 otherwise) or runs the exact path alone when the list is short or
-// overflowed. Scratch (Context slot 2, grown once): per row, a list of max(n / 4, 5k) candidates
-// (n of the longest row; 16 MB for 64 rows of 128K).
+// idle, each block reading its 512 KB row alone). Two counters per row, which each row's last block
+// leaves at zero (a memset clears them only in fresh scratch); one kernel: each row is split in
+// chunks, one block per chunk; every block computes the row's T and appends its chunk's candidates
+// to the row's global list (one atomic per warp and step), then takes a ticket; the row's last
+// block finishes the row from the list (copied into shared memory when it fits, read from L2
+// otherwise) or runs the exact path alone when the list is short or overflowed. Scratch (Context
+// slot 2, grown once): per row, a list of max(n / 4, 5k) candidates (n of the longest row; 16 MB
+// for 64 rows of 128K).
 //
 // Each block asks L2 for the first two steps of its range before computing T, so that HBM streams
 // while the sample is selected; with COSTCURVE_TOPK_BULK_PREFETCH=1 (not yet measured), for its
@@ -76,7 +77,7 @@ struct Int4Sum {
 struct Shared {
   BlockScan::TempStorage scan;
   int4 warp_tot[kThreads / 32];  // emit's per-warp totals
-  int digit, rem, count, ncand, last;
+  int digit, rem, count, ncand, last, listed;
   std::uint32_t lo, hi;  // finish_candidates' key range
 };
 
@@ -720,7 +721,7 @@ __device__ void wide_finish(const float* logits, std::int32_t* indices,
   std::int32_t* out = indices + static_cast<long long>(row) * k;
   const std::uint32_t* ck = cand_key + static_cast<long long>(row) * list_cap;
   const std::int32_t* cp = cand_pos + static_cast<long long>(row) * list_cap;
-  const int c = __ldcg(fill + row);
+  const int c = sh.listed;
   if (c < k || c > list_cap) return exact_row(rk, k, out, smem_dyn, stash_cap, sh);
   const int cands = smem_candidates(rk.n, stash_cap);
   if (c > cands) return finish_candidates<true>(ck, cp, c, rk.n, k, out, smem_dyn, sh);
@@ -741,8 +742,8 @@ __device__ void wide_finish(const float* logits, std::int32_t* indices,
 // Block (c, row) computes the row's T and appends the candidates of chunk c to the row's list
 // (`list_cap` entries, counted by fill[row]); the row's last block finishes the row from the list,
 // or runs the exact path when it holds fewer than k or overflowed. Rows not sampled are finished
-// by block 0 alone; rows with n <= k are padded by block 0. fill and tickets are zeroed before the
-// launch.
+// by block 0 alone; rows with n <= k are padded by block 0. fill and tickets are zero at launch,
+// and the row's last block leaves them so.
 __global__ void __launch_bounds__(kThreads, 2)
     wide_topk(const float* logits, std::int32_t* indices, const std::int32_t* seq_lens, int s_q,
               long long cap, int k, int chunk_quads, int* tickets, int* fill,
@@ -772,6 +773,14 @@ __global__ void __launch_bounds__(kThreads, 2)
     collect(rk, qb, qe, t, ck, cp, fill + row, list_cap);
   }
   if (!last_block(tickets + row, sh)) return;
+  // Every other block of the row is past its last use of the row's counters: read the list's
+  // length and leave both counters at zero for the next launch (no memset per call).
+  if (threadIdx.x == 0) {
+    sh.listed = __ldcg(fill + row);
+    fill[row] = 0;
+    tickets[row] = 0;
+  }
+  __syncthreads();
   wide_finish(logits, indices, seq_lens, s_q, cap, k, fill, cand_key, cand_pos, list_cap, stash_cap,
               smem_dyn, sh);
 }
@@ -826,7 +835,12 @@ void topk_wide(Context& ctx, const TopkArgs& a, const std::int32_t* lens, int ro
   int* fill = tickets + r;
   auto* cand_key = reinterpret_cast<std::uint32_t*>(ws + zeroed);
   auto* cand_pos = reinterpret_cast<std::int32_t*>(ws + zeroed + list_bytes);
-  CUDA_CHECK(cudaMemsetAsync(ws, 0, zeroed, ctx.stream()));
+  // The kernel leaves every row's counters at zero: they need clearing only in fresh scratch, or
+  // where the last call's lists lay (COSTCURVE_TOPK_ZERO_EACH_CALL=1: every call, as before
+  // 2026-12-07, for an A/B of the memset's launch).
+  std::size_t& clean = ctx.zero_prefix(2);
+  if (clean < zeroed || env_flag("COSTCURVE_TOPK_ZERO_EACH_CALL"))
+    CUDA_CHECK(cudaMemsetAsync(ws, 0, zeroed, ctx.stream()));
 
   const dim3 grid(static_cast<unsigned>(chunks), static_cast<unsigned>(rows));
   set_dynamic_smem(reinterpret_cast<const void*>(wide_topk), smem);
@@ -835,6 +849,7 @@ void topk_wide(Context& ctx, const TopkArgs& a, const std::int32_t* lens, int ro
       static_cast<int>(chunk_quads), tickets, fill, cand_key, cand_pos, static_cast<int>(list_cap),
       stash_cap, env_flag("COSTCURVE_TOPK_BULK_PREFETCH") ? 1 : 0);
   CUDA_CHECK_LAUNCH();
+  clean = sizeof(int) * 2 * r;  // past it, this call's lists
 }
 
 }  // namespace
