@@ -194,13 +194,12 @@ TEST_P(CudaTopk, BothSidesOfTheRowCountRuleAgree) {
   }
 }
 
-// With COSTCURVE_TOPK_NO_MEMSET=1 the multi-block kernel's per-row counters are cleared by the
-// kernel itself, not per call: more rows than the last call (counters where its candidate lists
-// lay), fewer, a row that overflows to the exact path, and the same shape again must each start
-// from zero. (Also run without it: the memset path.)
+// The multi-block kernel's per-row counters are cleared by the kernel itself, not per call: more
+// rows than the last call (counters where its candidate lists lay), fewer, a row that overflows
+// to the exact path, and the same shape again must each start from zero.
 TEST_P(CudaTopk, CountersStayClearAcrossCallsOfOtherShapes) {
   CUDA_TOPK_OR_SKIP(be);
-  const test::ScopedEnv no_memset("COSTCURVE_TOPK_NO_MEMSET", "1");
+  const test::ScopedEnv memset("COSTCURVE_TOPK_MEMSET", "0");
   std::uniform_real_distribution<float> u(-50, 50);
   for (std::int64_t seqs : {2, 7, 1, 7, 3}) {
     const Batch b = batch(2, std::vector<std::int64_t>(seqs, 90000), 90000);

@@ -51,7 +51,7 @@ floor=0
 step flush-tests 250 TEST_FILTER='Cuda.*' TEST_SHARDS=1
 stages=ab
 topk4='topk/decode/L(16384|32768|65536|131072)/'
-step topk-memset 225 AB_SCENARIOS=$v32 AB_FILTER="$topk4" AB_ENV=COSTCURVE_TOPK_NO_MEMSET=1
+step topk-memset 225 AB_SCENARIOS=$v32 AB_FILTER="$topk4" AB_ENV=COSTCURVE_TOPK_MEMSET=1
 step topk-bulk 200 AB_SCENARIOS=$v32 AB_FILTER="$topk4" AB_ENV=COSTCURVE_TOPK_BULK_PREFETCH=1
 step sync-p1 170 AB_FILTER='(sparse|dense)_decode/decode/L131072/B32/.*bf16' \
   AB_ENV=COSTCURVE_MQA_SEESAW_SYNC_P1=1
