@@ -1,14 +1,13 @@
 #!/bin/sh
-# The device work queued in kernels/cuda/NOTES.md ("Queued for the next device call"), in one
+# The device work queued in kernels/cuda/NOTES.md ("Still queued"), in one
 # call, in order of value: each step is a tools/gpu-run.sh run into its own folder and
 # gets what is left of TOTAL_S (default 500) minus what the later steps need at least, so that a
 # slow step cuts its own sweep short rather than the rest. Edit the queue with the notes.
 #
 #   COSTCURVE_GIT_SHA=<sha> TOTAL_S=500 sh tools/gpu-next.sh
 #
-# Steps: build and the MQA and top-k tests -> the flush tests alone on the card -> A/B of top-k's
-# per-call memset, of its bulk prefetch and of the seesaw's P1 barrier -> racecheck with and
-# without that barrier -> both scenarios swept in full with what time is left.
+# Steps: build and the MQA and top-k tests -> the flush tests alone on the card -> both scenarios
+# swept in full with what time is left. (Earlier queues, with A/B and racecheck steps: git log.)
 set -u
 cd "$(dirname "$0")/.."
 o=${OUT:-/tmp/gpu-next}
@@ -42,24 +41,14 @@ step() {
 }
 v32=deepseek-v3.2
 stages="build sass cudatest"
-floor=150 # the build (~45 s) and the tests (~50 s on 8 shards) are what later steps need
-# -lineinfo: line tables for the racecheck report; the generated code is the same.
+floor=150 # the build (~50 s) and the tests (~30 s on 8 shards) are what later steps need
+# -lineinfo: line tables for compute-sanitizer reports; the generated code is the same.
 step tests 260 CUDAFLAGS=-lineinfo TEST_FILTER='Cuda/CudaMqaTest.*:Cuda/CudaTopk.*' TEST_SHARDS=8
 # The flush tests time a copy: alone on the card, not beside seven other shards.
 stages=cudatest
 floor=0
-step flush-tests 250 TEST_FILTER='Cuda.*' TEST_SHARDS=1
-stages=ab
-topk4='topk/decode/L(16384|32768|65536|131072)/'
-step topk-memset 225 AB_SCENARIOS=$v32 AB_FILTER="$topk4" AB_ENV=COSTCURVE_TOPK_MEMSET=1
-step topk-bulk 200 AB_SCENARIOS=$v32 AB_FILTER="$topk4" AB_ENV=COSTCURVE_TOPK_BULK_PREFETCH=1
-step sync-p1 170 AB_FILTER='(sparse|dense)_decode/decode/L131072/B32/.*bf16' \
-  AB_ENV=COSTCURVE_MQA_SEESAW_SYNC_P1=1
-stages=sanitize
-step racecheck-p1-sync 160 COSTCURVE_MQA_SEESAW_SYNC_P1=1 \
-  TEST_FILTER='Cuda/CudaMqaTest.*/seesaw_sparse_k96_odd_tiles'
-step racecheck-p1-arrive 150 TEST_FILTER='Cuda/CudaMqaTest.*/seesaw_sparse_k96_odd_tiles'
-# Last, with what is left: both scenarios in full (a sweep cut short keeps its finished points).
+step flush-tests 230 TEST_FILTER='Cuda.*' TEST_SHARDS=1
+# Both scenarios with top-k v3.2 (no memset per call) by default: ~150 s for the two.
 stages=sweep
 step sweep 0
 echo "total $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"
