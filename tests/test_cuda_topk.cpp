@@ -209,6 +209,17 @@ TEST_P(CudaTopk, CountersStayClearAcrossCallsOfOtherShapes) {
   }
 }
 
+// COSTCURVE_TOPK_PHASES=1 runs the multi-block kernel that stamps its phases (a diagnostic, whose
+// line per shape goes to stderr at exit): the selection must not change.
+TEST_P(CudaTopk, PhaseTimingDiagnosticKeepsTheSelection) {
+  CUDA_TOPK_OR_SKIP(be);
+  const test::ScopedEnv phases("COSTCURVE_TOPK_PHASES", "1");
+  std::uniform_real_distribution<float> u(-50, 50);
+  const Batch b = batch(2, {131072, 60000, 1000}, 131072);
+  const auto x = logits(b, [&](auto, auto) { return std::round(u(g) * 64) / 64; });
+  for (int k : {2048, 100}) expect_reference(*be, b, k, x);
+}
+
 // ---- The sampled threshold ----
 
 // The positions the kernel's sample reads in a row of n that starts 16-byte aligned (a capacity

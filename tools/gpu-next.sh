@@ -6,8 +6,8 @@
 #
 #   COSTCURVE_GIT_SHA=<sha> TOTAL_S=500 sh tools/gpu-next.sh
 #
-# Steps: build and the MQA and top-k tests -> the flush tests alone on the card -> both scenarios
-# swept in full with what time is left. (Earlier queues, with A/B and racecheck steps: git log.)
+# Steps: build and the MQA and top-k tests -> the flush tests alone on the card -> top-k decode's
+# phase stamps -> both scenarios swept in full with what time is left. (Earlier queues, with A/B and racecheck steps: git log.)
 set -u
 cd "$(dirname "$0")/.."
 o=${OUT:-/tmp/gpu-next}
@@ -48,7 +48,11 @@ step tests 260 CUDAFLAGS=-lineinfo TEST_FILTER='Cuda/CudaMqaTest.*:Cuda/CudaTopk
 stages=cudatest
 floor=0
 step flush-tests 230 TEST_FILTER='Cuda.*' TEST_SHARDS=1
-# Both scenarios with top-k v3.2 (no memset per call) by default: ~150 s for the two.
+# Where top-k decode's time goes: the phase stamps' medians, one line a shape at the end of
+# logs/sweep-deepseek-v3.2.log (times taken with the stamps read back are not the kernel's).
 stages=sweep
+step topk-phases 170 COSTCURVE_TOPK_PHASES=1 SCENARIOS=$v32 SWEEP_FILTER='topk/decode/' \
+  RESULTS_TAG=phases
+# Both scenarios with top-k v3.2 (no memset per call) by default: ~150 s for the two.
 step sweep 0
 echo "total $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"

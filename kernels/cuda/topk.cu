@@ -44,9 +44,13 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cub/block/block_scan.cuh>
+#include <map>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/cuda/context.cuh"
 
@@ -695,6 +699,12 @@ __global__ void __launch_bounds__(kThreads, 2)
 
 // ---- Several blocks per row ----
 
+__device__ __forceinline__ unsigned long long global_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
 // Every block of a row calls this once, after its last global write for the row; true in the block
 // that comes last. Each block's writes (atomics included) are fenced before it takes its ticket,
 // and the last block fences after taking it, so that it sees all of them (reading through L2).
@@ -744,14 +754,24 @@ __device__ void wide_finish(const float* logits, std::int32_t* indices,
 // or runs the exact path when it holds fewer than k or overflowed. Rows not sampled are finished
 // by block 0 alone; rows with n <= k are padded by block 0. fill and tickets are zero at launch,
 // and the row's last block leaves them so.
+// With kPhases (COSTCURVE_TOPK_PHASES=1, a diagnostic), thread 0 of each block stamps the global
+// timer into phases[4 * (row * chunks + chunk)]: at entry, after the sample's threshold, after
+// its ticket (its chunk's candidates listed) and, in the row's last block, after the finish;
+// 0 where a block did not get there.
+template <bool kPhases>
 __global__ void __launch_bounds__(kThreads, 2)
     wide_topk(const float* logits, std::int32_t* indices, const std::int32_t* seq_lens, int s_q,
               long long cap, int k, int chunk_quads, int* tickets, int* fill,
               std::uint32_t* cand_key, std::int32_t* cand_pos, int list_cap, int stash_cap,
-              int bulk) {
+              int bulk, unsigned long long* phases) {
   extern __shared__ __align__(16) std::uint32_t smem_dyn[];
   __shared__ Shared sh;
   const int row = blockIdx.y;
+  unsigned long long* ph = nullptr;
+  if constexpr (kPhases) {
+    ph = phases + 4LL * (static_cast<long long>(row) * gridDim.x + blockIdx.x);
+    if (threadIdx.x == 0) ph[0] = global_ns(), ph[1] = ph[2] = ph[3] = 0;
+  }
   const RowKeys rk = row_keys(logits, seq_lens, s_q, cap, row);
   std::int32_t* out = indices + static_cast<long long>(row) * k;
   if (rk.n <= k) {
@@ -770,9 +790,14 @@ __global__ void __launch_bounds__(kThreads, 2)
     if (!bulk) rk.prefetch(qb, qe);
     const std::uint32_t t = sample_threshold(rk, rank, reinterpret_cast<int*>(smem_dyn),
                                              smem_dyn + kMaxBins, sh, bulk ? qb : 0, bulk ? qe : 0);
+    if constexpr (kPhases)
+      if (threadIdx.x == 0) ph[1] = global_ns();  // after sample_threshold's last barrier
     collect(rk, qb, qe, t, ck, cp, fill + row, list_cap);
   }
-  if (!last_block(tickets + row, sh)) return;
+  const bool last = last_block(tickets + row, sh);
+  if constexpr (kPhases)
+    if (threadIdx.x == 0) ph[2] = global_ns();  // after last_block's barriers
+  if (!last) return;
   // Every other block of the row is past its last use of the row's counters: read the list's
   // length and leave both counters at zero for the next launch (no memset per call).
   if (threadIdx.x == 0) {
@@ -783,6 +808,10 @@ __global__ void __launch_bounds__(kThreads, 2)
   __syncthreads();
   wide_finish(logits, indices, seq_lens, s_q, cap, k, fill, cand_key, cand_pos, list_cap, stash_cap,
               smem_dyn, sh);
+  if constexpr (kPhases) {
+    __syncthreads();
+    if (threadIdx.x == 0) ph[3] = global_ns();
+  }
 }
 
 // Several blocks per row pay for themselves when one block per row leaves SMs idle (fewer rows
@@ -811,6 +840,73 @@ void set_dynamic_smem(const void* kernel, std::size_t smem) {
 std::size_t align16(std::size_t bytes) {
   return (bytes + 15) / 16 * 16;
 }
+
+// COSTCURVE_TOPK_PHASES=1: where a multi-block call's time goes. Each call's stamps are read back
+// (a synchronisation: timings taken with it are not the kernel's) and reduced to medians over the
+// blocks; at exit, the medians over the calls of each shape go to stderr, one line a shape.
+class PhaseStamps {
+public:
+  PhaseStamps(Context& ctx, unsigned blocks)
+      : n_(4 * static_cast<std::size_t>(blocks)), stream_(ctx.stream()) {
+    CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&dev_), n_ * sizeof(*dev_), stream_));
+  }
+  ~PhaseStamps() { cudaFreeAsync(dev_, stream_); }
+  PhaseStamps(const PhaseStamps&) = delete;
+  PhaseStamps& operator=(const PhaseStamps&) = delete;
+  unsigned long long* device() const { return dev_; }
+
+  void record(const std::string& shape) {
+    std::vector<unsigned long long> h(n_);
+    CUDA_CHECK(
+        cudaMemcpyAsync(h.data(), dev_, n_ * sizeof(*dev_), cudaMemcpyDeviceToHost, stream_));
+    CUDA_CHECK(cudaStreamSynchronize(stream_));
+    unsigned long long first = ~0ull, end = 0;
+    std::vector<double> sample, chunk, finish, late;
+    for (std::size_t b = 0; b < n_; b += 4) {
+      const unsigned long long* t = &h[b];
+      first = std::min(first, t[0]);
+      end = std::max({end, t[2], t[3]});
+      if (t[1]) sample.push_back((t[1] - t[0]) * 1e-3);
+      if (t[1] && t[2]) chunk.push_back((t[2] - t[1]) * 1e-3);
+      if (t[3]) finish.push_back((t[3] - t[2]) * 1e-3);
+    }
+    for (std::size_t b = 0; b < n_; b += 4) late.push_back((h[b] - first) * 1e-3);
+    Phases& p = table()[shape];
+    p.span.push_back((end - first) * 1e-3);
+    p.start.push_back(median(late));
+    p.sample.push_back(median(sample));
+    p.chunk.push_back(median(chunk));
+    p.finish.push_back(median(finish));
+  }
+
+private:
+  struct Phases {
+    std::vector<double> span, start, sample, chunk, finish;
+  };
+  static double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return v[v.size() / 2];
+  }
+  static std::map<std::string, Phases>& table() {
+    static auto* t = [] {
+      std::atexit(report);
+      return new std::map<std::string, Phases>;  // outlives every static destructor
+    }();
+    return *t;
+  }
+  static void report() {
+    for (auto& [shape, p] : table())
+      std::fprintf(stderr,
+                   "topk phases (%s; %zu calls, medians in us): kernel %.2f, block start %.2f, "
+                   "sample %.2f, chunk %.2f, finish %.2f\n",
+                   shape.c_str(), p.span.size(), median(p.span), median(p.start), median(p.sample),
+                   median(p.chunk), median(p.finish));
+  }
+  std::size_t n_;
+  cudaStream_t stream_;
+  unsigned long long* dev_ = nullptr;
+};
 
 void topk_wide(Context& ctx, const TopkArgs& a, const std::int32_t* lens, int rows,
                long long longest, std::size_t smem, int stash_cap) {
@@ -843,11 +939,25 @@ void topk_wide(Context& ctx, const TopkArgs& a, const std::int32_t* lens, int ro
     CUDA_CHECK(cudaMemsetAsync(ws, 0, zeroed, ctx.stream()));
 
   const dim3 grid(static_cast<unsigned>(chunks), static_cast<unsigned>(rows));
-  set_dynamic_smem(reinterpret_cast<const void*>(wide_topk), smem);
-  wide_topk<<<grid, kThreads, smem, ctx.stream()>>>(
+  const int bulk = env_flag("COSTCURVE_TOPK_BULK_PREFETCH") ? 1 : 0;
+  if (env_flag("COSTCURVE_TOPK_PHASES")) {
+    PhaseStamps stamps(ctx, grid.x * grid.y);
+    set_dynamic_smem(reinterpret_cast<const void*>(wide_topk<true>), smem);
+    wide_topk<true><<<grid, kThreads, smem, ctx.stream()>>>(
+        a.logits, a.indices, lens, static_cast<int>(bt.s_q), bt.capacity, a.k,
+        static_cast<int>(chunk_quads), tickets, fill, cand_key, cand_pos,
+        static_cast<int>(list_cap), stash_cap, bulk, stamps.device());
+    CUDA_CHECK_LAUNCH();
+    clean = sizeof(int) * 2 * r;
+    stamps.record("rows " + std::to_string(rows) + ", longest " + std::to_string(longest) + ", " +
+                  std::to_string(grid.x) + " chunks a row");
+    return;
+  }
+  set_dynamic_smem(reinterpret_cast<const void*>(wide_topk<false>), smem);
+  wide_topk<false><<<grid, kThreads, smem, ctx.stream()>>>(
       a.logits, a.indices, lens, static_cast<int>(bt.s_q), bt.capacity, a.k,
       static_cast<int>(chunk_quads), tickets, fill, cand_key, cand_pos, static_cast<int>(list_cap),
-      stash_cap, env_flag("COSTCURVE_TOPK_BULK_PREFETCH") ? 1 : 0);
+      stash_cap, bulk, nullptr);
   CUDA_CHECK_LAUNCH();
   clean = sizeof(int) * 2 * r;  // past it, this call's lists
 }
@@ -867,8 +977,9 @@ void topk(Context& ctx, const TopkArgs& a) {
 
   // Shared memory: the histogram plus a stash for as many keys as leave room for a second block
   // on the SM, and no more than the longest row needs. wide_topk has the same layout.
-  static const int static_bytes = std::max(static_smem(reinterpret_cast<const void*>(topk_kernel)),
-                                           static_smem(reinterpret_cast<const void*>(wide_topk)));
+  static const int static_bytes =
+      std::max(static_smem(reinterpret_cast<const void*>(topk_kernel)),
+               static_smem(reinterpret_cast<const void*>(wide_topk<false>)));
   const cudaDeviceProp& pr = ctx.prop();
   const long long budget =
       std::min<long long>(static_cast<long long>(pr.sharedMemPerBlockOptin),
