@@ -29,11 +29,15 @@ constexpr std::int32_t kPoison = std::numeric_limits<std::int32_t>::min();
 #define CUDA_TOPK_OR_SKIP(var) COSTCURVE_BACKEND_WITH_OP_OR_SKIP(var, "cuda", Op::topk)
 
 // Each test draws its inputs from g, freshly seeded; a failure names the seed
-// (COSTCURVE_SEED reproduces it). Each runs with the default multi-block prefetch and with the
-// bulk one (COSTCURVE_TOPK_BULK_PREFETCH=1).
-class CudaTopk : public ::testing::TestWithParam<bool> {
+// (COSTCURVE_SEED reproduces it). Each runs with the default kernels, with the bulk prefetch
+// (COSTCURVE_TOPK_BULK_PREFETCH=1) and with v3's sample and appends (COSTCURVE_TOPK_V3=1).
+enum class Variant { standard, bulk_prefetch, v3 };
+
+class CudaTopk : public ::testing::TestWithParam<Variant> {
 protected:
-  const test::ScopedEnv bulk_{"COSTCURVE_TOPK_BULK_PREFETCH", GetParam() ? "1" : "0"};
+  const test::ScopedEnv bulk_{"COSTCURVE_TOPK_BULK_PREFETCH",
+                              GetParam() == Variant::bulk_prefetch ? "1" : "0"};
+  const test::ScopedEnv v3_{"COSTCURVE_TOPK_V3", GetParam() == Variant::v3 ? "1" : "0"};
   const std::uint64_t seed_ = test::fresh_seed();
   ::testing::ScopedTrace trace_{__FILE__, __LINE__, "seed " + std::to_string(seed_)};
   std::mt19937_64 g{seed_};
@@ -305,6 +309,23 @@ TEST_P(CudaTopk, TiesAtTheSampledThreshold) {
   }
 }
 
+// Decode's shape (64 rows of 128K: four chunks of 32K a row, on an H100) with large logits on 65%
+// (even rows) or all (odd rows) of the unsampled positions of the first chunk: some 21K or 32K
+// candidates in one block, past its shared-memory list (about 14K entries on an H100), so that the
+// rest go straight to the row's list. The even rows finish from the global list; the odd rows'
+// lists overflow (over n / 4 candidates) and take the exact path.
+TEST_P(CudaTopk, CandidatesPastTheBlocksListGoToTheRowsList) {
+  CUDA_TOPK_OR_SKIP(be);
+  std::uniform_real_distribution<float> low(-1, 0), high(5, 6), coin(0, 1);
+  const Batch b = batch(2, std::vector<std::int64_t>(32, 131072), 131072);
+  const auto hit = sampled_positions(131072);
+  const auto x = logits(b, [&](auto r, auto p) {
+    const double share = r % 2 ? 1.0 : 0.65;
+    return p < 32768 && !hit[p] && coin(g) < share ? high(g) : low(g);
+  });
+  expect_reference(*be, b, 2048, x);
+}
+
 // Rows just above k (and at it) beside long rows, in both kernels: not sampled, they take the
 // exact path (or padding); and the sampling rule's edge, which at k = 2048 admits rows of 18432
 // positions (T at rank 512 of the sample) and 18433, not 18431. Then k = 30000: rows around it
@@ -350,9 +371,17 @@ TEST_P(CudaTopk, DecodeShapedBatch) {
   expect_reference(*be, odd, 2048, logits(odd, quantised));
 }
 
-INSTANTIATE_TEST_SUITE_P(Cuda, CudaTopk, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& i) {
-                           return i.param ? "bulk_prefetch" : "default_prefetch";
+INSTANTIATE_TEST_SUITE_P(Cuda, CudaTopk,
+                         ::testing::Values(Variant::standard, Variant::bulk_prefetch, Variant::v3),
+                         [](const ::testing::TestParamInfo<Variant>& i) {
+                           switch (i.param) {
+                           case Variant::bulk_prefetch:
+                             return "bulk_prefetch";
+                           case Variant::v3:
+                             return "v3";
+                           default:
+                             return "default_prefetch";
+                           }
                          });
 
 }  // namespace

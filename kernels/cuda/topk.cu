@@ -81,7 +81,7 @@ struct Int4Sum {
 struct Shared {
   BlockScan::TempStorage scan;
   int4 warp_tot[kThreads / 32];  // emit's per-warp totals
-  int digit, rem, count, ncand, last, listed;
+  int digit, rem, count, ncand, last, listed, base;
   std::uint32_t lo, hi;  // finish_candidates' key range
 };
 
@@ -276,6 +276,28 @@ __device__ void count_pass(const Src& src, int qb, int qe, std::uint32_t prefix,
   }
 }
 
+// count_pass's histogram for short sources in shared memory whose keys crowd a few bins (a sample
+// or the candidates of quantised logits): lanes of a warp with the same digit add once, their
+// count, where one shared address would otherwise take most lanes' atomics in turn. One quad a
+// thread and step (the source is near); every thread runs the same number of steps.
+template <class Src>
+__device__ void count_pass_aggregated(const Src& src, std::uint32_t prefix, std::uint32_t mask,
+                                      int shift, int bits, int* hist) {
+  const int tid = threadIdx.x, lane = tid % 32, nq = src.quads();
+  const std::uint32_t dmask = (1u << bits) - 1;
+  for (int q0 = 0; q0 < nq; q0 += kThreads) {
+    std::uint32_t k[4];
+    const unsigned valid = q0 + tid < nq ? src.load(q0 + tid, k) : 0u;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const bool in = (valid >> e & 1u) && (k[e] & mask) == prefix;
+      const std::uint32_t d = in ? (k[e] >> shift) & dmask : ~0u;
+      const unsigned peers = __match_any_sync(kFull, d);
+      if (in && lane == __ffs(peers) - 1) atomicAdd(&hist[d], __popc(peers));
+    }
+  }
+}
+
 __device__ void clear_hist(int* hist) {
   for (int j = threadIdx.x; j < kMaxBins; j += kThreads) hist[j] = 0;
 }
@@ -320,15 +342,20 @@ __device__ void select_digit(const int* hist, int shift, int bits, std::uint32_t
 // `remaining` (1 = the largest) and `remaining` its rank among the keys equal to it. It starts by
 // clearing `hist` (earlier reads of it must be behind a barrier); its last barrier follows its
 // last read of `hist` and of src.
-template <class Src>
+// With low > 0 the passes stop there: prefix then holds the bits from `low` up of the key of that
+// rank, zero below (the lowest key of its bin), and `remaining` is not a rank among equal keys.
+template <bool kAggregate = false, class Src>
 __device__ void select_passes(const Src& src, int top, std::uint32_t& prefix, std::uint32_t& mask,
-                              int& remaining, int& count, int* hist, Shared& sh) {
-  while (top > 0) {
+                              int& remaining, int& count, int* hist, Shared& sh, int low = 0) {
+  while (top > low) {
     const int shift = max(top - 11, 0), bits = top - shift;
     clear_hist(hist);
     __syncthreads();
-    count_pass<false, false>(src, 0, src.quads(), prefix, mask, shift, bits, hist, nullptr,
-                             nullptr);
+    if constexpr (kAggregate)
+      count_pass_aggregated(src, prefix, mask, shift, bits, hist);
+    else
+      count_pass<false, false>(src, 0, src.quads(), prefix, mask, shift, bits, hist, nullptr,
+                               nullptr);
     __syncthreads();
     select_digit(hist, shift, bits, prefix, mask, remaining, count, sh);
     top = shift;
@@ -485,12 +512,14 @@ __device__ int sample_rank(int n, int k, int cap, int stash_cap) {
   return static_cast<int>(r);
 }
 
-// The row's T: the key of rank `rank` among kSamples keys, kRuns runs of kRunQuads quads at evenly
+// The row's T: the key of rank `rank` among kSamples keys (kV4: the lowest key with the same top 22
+// bits, so at most a few more candidates, and one radix pass fewer), kRuns runs of kRunQuads quads at evenly
 // spaced quads from the first to the last (positions outside the row count as NaN: key 0). A
 // function of the row's data alone. `samples`: kSamples words of shared memory. Ends with a
 // barrier after its last read of `samples` and `hist`.
 // With bulk_qe > bulk_qb, quads [bulk_qb, bulk_qe) are asked of L2 (bulk_prefetch) right after the
 // sample's loads are issued, so that these do not queue behind the stream.
+template <bool kV4>
 __device__ std::uint32_t sample_threshold(const RowKeys& rk, int rank, int* hist,
                                           std::uint32_t* samples, Shared& sh, int bulk_qb = 0,
                                           int bulk_qe = 0) {
@@ -503,7 +532,11 @@ __device__ std::uint32_t sample_threshold(const RowKeys& rk, int rank, int* hist
   *reinterpret_cast<uint4*>(samples + 4 * tid) = make_uint4(key[0], key[1], key[2], key[3]);
   std::uint32_t prefix = 0, mask = 0;
   int remaining = rank, count = 0;
-  select_passes(SmemKeys{samples, kSamples, 0}, 32, prefix, mask, remaining, count, hist, sh);
+  if constexpr (kV4)  // two passes: T is the lowest key of the rank's 22-bit bin
+    select_passes<true>(SmemKeys{samples, kSamples, 0}, 32, prefix, mask, remaining, count, hist,
+                        sh, 10);
+  else
+    select_passes(SmemKeys{samples, kSamples, 0}, 32, prefix, mask, remaining, count, hist, sh);
   return prefix;
 }
 
@@ -539,6 +572,55 @@ __device__ void collect(const RowKeys& rk, int qb, int qe, std::uint32_t lo, std
           ++base;
         }
   }
+}
+
+// collect() through a block-local list: `lk`/`lp` in shared memory (`lcap` entries, one shared
+// atomic per warp and step on sh.ncand, zero at entry); the entries past lcap go to the row's list
+// directly (per warp, as collect()). Then one atomic on `fill` reserves the block's slots in the
+// row's list and the block copies its local list there. Keeps the grid's global atomics off each
+// step's path (v3 took one per warp and step; H100 decode: NOTES.md, topk v4).
+__device__ void collect_local(const RowKeys& rk, int qb, int qe, std::uint32_t lo,
+                              std::uint32_t* lk, std::int32_t* lp, int lcap, std::uint32_t* ck,
+                              std::int32_t* cp, int* fill, int cap, Shared& sh) {
+  const int tid = threadIdx.x, lane = tid % 32;
+  for (int q0 = qb; q0 < qe; q0 += kThreads * kUnroll) {
+    std::uint32_t key[kUnroll][4];
+    unsigned take = 0;  // bit 4u + e
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int q = q0 + u * kThreads + tid;
+      const unsigned valid = q < qe ? rk.load(q, key[u]) : 0u;
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        if ((valid >> e & 1u) && key[u][e] >= lo) take |= 1u << (4 * u + e);
+    }
+    const int mine = __popc(take);
+    if (!__any_sync(kFull, mine != 0)) continue;
+    int base = warp_reserve(mine, &sh.ncand, lane);
+    const int spill = max(0, min(mine, base + mine - lcap));  // this lane's entries past lcap
+    int gbase = 0;
+    if (__any_sync(kFull, spill != 0)) gbase = warp_reserve(spill, fill, lane);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        if (take >> (4 * u + e) & 1u) {
+          const std::int32_t p = 4 * (q0 + u * kThreads + tid) - rk.off + e;
+          if (base < lcap) {
+            lk[base] = key[u][e], lp[base] = p;
+          } else {
+            if (gbase < cap) ck[gbase] = key[u][e], cp[gbase] = p;
+            ++gbase;
+          }
+          ++base;
+        }
+  }
+  __syncthreads();
+  const int m = min(sh.ncand, lcap);
+  if (tid == 0 && m > 0) sh.base = atomicAdd(fill, m);
+  __syncthreads();
+  const int b = sh.base;
+  for (int i = tid; i < m && b + i < cap; i += kThreads) ck[b + i] = lk[i], cp[b + i] = lp[i];
 }
 
 template <bool kGlobal, class T>
@@ -640,7 +722,7 @@ __device__ void key_range(const Src& src, std::uint32_t& lo, std::uint32_t& hi, 
 // Finishes a row of n from its c candidates (k <= c; every key of the row >= T among them): the
 // exact select over the candidates, then the ordered output. `smem` as for exact_row; the bitmaps
 // take its front, which must not overlap shared-memory candidates (smem_candidates).
-template <bool kGlobal>
+template <bool kGlobal, bool kV4>
 __device__ void finish_candidates(const std::uint32_t* ck, const std::int32_t* cp, int c, int n,
                                   int k, std::int32_t* out, std::uint32_t* smem, Shared& sh) {
   using Src = std::conditional_t<kGlobal, ListKeys, SmemKeys>;
@@ -654,8 +736,8 @@ __device__ void finish_candidates(const std::uint32_t* ck, const std::int32_t* c
   std::uint32_t prefix = 0, mask = 0;
   int remaining = k, count = 0;
   const int top = hi == lo ? 0 : 32 - __clz(static_cast<int>(hi - lo));  // 0: all keys equal
-  select_passes(Above<Src>{src, lo}, top, prefix, mask, remaining, count,
-                reinterpret_cast<int*>(smem), sh);
+  select_passes<kV4>(Above<Src>{src, lo}, top, prefix, mask, remaining, count,
+                     reinterpret_cast<int*>(smem), sh);
   emit_candidates<kGlobal>(ck, cp, c, n, lo + prefix, remaining, out, smem, sh);
 }
 
@@ -664,22 +746,24 @@ __device__ void finish_candidates(const std::uint32_t* ck, const std::int32_t* c
 // A long row by one block through the sampled threshold, candidates in shared memory (`cap` of
 // them, smem_candidates). Returns false, having written nothing to `out`, when they are fewer than
 // k or overflowed.
+template <bool kV4>
 __device__ bool sampled_row(const RowKeys& rk, int rank, int cap, int k, std::int32_t* out,
                             std::uint32_t* smem, int stash_cap, Shared& sh) {
   if (threadIdx.x == 0) sh.ncand = 0;  // before sample_threshold's barriers
   rk.prefetch(0, rk.quads());
   const std::uint32_t t =
-      sample_threshold(rk, rank, reinterpret_cast<int*>(smem), smem + kMaxBins, sh);
+      sample_threshold<kV4>(rk, rank, reinterpret_cast<int*>(smem), smem + kMaxBins, sh);
   std::uint32_t* ck = smem + kMaxBins + stash_cap - 2 * cap;
   std::int32_t* cp = reinterpret_cast<std::int32_t*>(ck + cap);
   collect(rk, 0, rk.quads(), t, ck, cp, &sh.ncand, cap);
   __syncthreads();
   const int c = sh.ncand;  // exact_row rewrites it after its first barrier
   if (c < k || c > cap) return false;
-  finish_candidates<false>(ck, cp, c, rk.n, k, out, smem, sh);
+  finish_candidates<false, kV4>(ck, cp, c, rk.n, k, out, smem, sh);
   return true;
 }
 
+template <bool kV4>
 __global__ void __launch_bounds__(kThreads, 2)
     topk_kernel(const float* logits, std::int32_t* indices, const std::int32_t* seq_lens, int s_q,
                 long long cap, int k, int stash_cap) {
@@ -692,7 +776,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   if (4LL * rk.quads() > stash_cap) {  // a row that fits is read once anyway
     const int cands = smem_candidates(rk.n, stash_cap);
     const int rank = sample_rank(rk.n, k, cands, stash_cap);
-    if (rank > 0 && sampled_row(rk, rank, cands, k, out, smem_dyn, stash_cap, sh)) return;
+    if (rank > 0 && sampled_row<kV4>(rk, rank, cands, k, out, smem_dyn, stash_cap, sh)) return;
   }
   exact_row(rk, k, out, smem_dyn, stash_cap, sh);
 }
@@ -722,6 +806,7 @@ __device__ bool last_block(int* ticket, Shared& sh) {
 // The last block of a row, after every chunk's candidates are in the row's list: finishes the row
 // from the list, or runs the exact path when it holds fewer than k or overflowed. Recomputes what
 // it needs from the launch's arguments rather than keeping it live through the chunk's pass.
+template <bool kV4>
 __device__ void wide_finish(const float* logits, std::int32_t* indices,
                             const std::int32_t* seq_lens, int s_q, long long cap, int k, int* fill,
                             std::uint32_t* cand_key, std::int32_t* cand_pos, int list_cap,
@@ -734,7 +819,7 @@ __device__ void wide_finish(const float* logits, std::int32_t* indices,
   const int c = sh.listed;
   if (c < k || c > list_cap) return exact_row(rk, k, out, smem_dyn, stash_cap, sh);
   const int cands = smem_candidates(rk.n, stash_cap);
-  if (c > cands) return finish_candidates<true>(ck, cp, c, rk.n, k, out, smem_dyn, sh);
+  if (c > cands) return finish_candidates<true, kV4>(ck, cp, c, rk.n, k, out, smem_dyn, sh);
   // Into shared memory: one read of the list through L2, then the passes run there.
   std::uint32_t* sk = smem_dyn + kMaxBins + stash_cap - 2 * cands;
   std::int32_t* sp = reinterpret_cast<std::int32_t*>(sk + cands);
@@ -746,7 +831,7 @@ __device__ void wide_finish(const float* logits, std::int32_t* indices,
   for (int i = c / 4 * 4 + tid; i < c; i += kThreads)
     sk[i] = __ldcg(ck + i), sp[i] = __ldcg(cp + i);
   __syncthreads();
-  finish_candidates<false>(sk, sp, c, rk.n, k, out, smem_dyn, sh);
+  finish_candidates<false, kV4>(sk, sp, c, rk.n, k, out, smem_dyn, sh);
 }
 
 // Block (c, row) computes the row's T and appends the candidates of chunk c to the row's list
@@ -758,7 +843,7 @@ __device__ void wide_finish(const float* logits, std::int32_t* indices,
 // timer into phases[4 * (row * chunks + chunk)]: at entry, after the sample's threshold, after
 // its ticket (its chunk's candidates listed) and, in the row's last block, after the finish;
 // 0 where a block did not get there.
-template <bool kPhases>
+template <bool kPhases, bool kV4>
 __global__ void __launch_bounds__(kThreads, 2)
     wide_topk(const float* logits, std::int32_t* indices, const std::int32_t* seq_lens, int s_q,
               long long cap, int k, int chunk_quads, int* tickets, int* fill,
@@ -787,12 +872,20 @@ __global__ void __launch_bounds__(kThreads, 2)
   std::int32_t* cp = cand_pos + static_cast<long long>(row) * list_cap;
   const int qb = blockIdx.x * chunk_quads, qe = min(qb + chunk_quads, rk.quads());
   if (qb < qe) {  // ragged rows: the chunks past a shorter row's end only take their ticket
+    if (threadIdx.x == 0) sh.ncand = 0;  // before sample_threshold's barriers
     if (!bulk) rk.prefetch(qb, qe);
-    const std::uint32_t t = sample_threshold(rk, rank, reinterpret_cast<int*>(smem_dyn),
-                                             smem_dyn + kMaxBins, sh, bulk ? qb : 0, bulk ? qe : 0);
+    const std::uint32_t t = sample_threshold<kV4>(rk, rank, reinterpret_cast<int*>(smem_dyn),
+                                                  smem_dyn + kMaxBins, sh, bulk ? qb : 0,
+                                                  bulk ? qe : 0);
     if constexpr (kPhases)
       if (threadIdx.x == 0) ph[1] = global_ns();  // after sample_threshold's last barrier
-    collect(rk, qb, qe, t, ck, cp, fill + row, list_cap);
+    if constexpr (kV4) {  // the sample's shared memory is free: the block's list takes all of it
+      const int lcap = (kMaxBins + stash_cap) / 8 * 4;
+      collect_local(rk, qb, qe, t, smem_dyn, reinterpret_cast<std::int32_t*>(smem_dyn + lcap),
+                    lcap, ck, cp, fill + row, list_cap, sh);
+    } else {
+      collect(rk, qb, qe, t, ck, cp, fill + row, list_cap);
+    }
   }
   const bool last = last_block(tickets + row, sh);
   if constexpr (kPhases)
@@ -806,8 +899,8 @@ __global__ void __launch_bounds__(kThreads, 2)
     tickets[row] = 0;
   }
   __syncthreads();
-  wide_finish(logits, indices, seq_lens, s_q, cap, k, fill, cand_key, cand_pos, list_cap, stash_cap,
-              smem_dyn, sh);
+  wide_finish<kV4>(logits, indices, seq_lens, s_q, cap, k, fill, cand_key, cand_pos, list_cap,
+                   stash_cap, smem_dyn, sh);
   if constexpr (kPhases) {
     __syncthreads();
     if (threadIdx.x == 0) ph[3] = global_ns();
@@ -839,6 +932,12 @@ void set_dynamic_smem(const void* kernel, std::size_t smem) {
 
 std::size_t align16(std::size_t bytes) {
   return (bytes + 15) / 16 * 16;
+}
+
+// COSTCURVE_TOPK_V3=1: the sample's three radix passes and the per-warp global appends of v3.2, for
+// A/B against v4 (NOTES.md, topk v4).
+bool use_v3() {
+  return env_flag("COSTCURVE_TOPK_V3");
 }
 
 // COSTCURVE_TOPK_PHASES=1: where a multi-block call's time goes. Each call's stamps are read back
@@ -940,26 +1039,30 @@ void topk_wide(Context& ctx, const TopkArgs& a, const std::int32_t* lens, int ro
 
   const dim3 grid(static_cast<unsigned>(chunks), static_cast<unsigned>(rows));
   const int bulk = env_flag("COSTCURVE_TOPK_BULK_PREFETCH") ? 1 : 0;
-  if (env_flag("COSTCURVE_TOPK_PHASES")) {
-    PhaseStamps stamps(ctx, grid.x * grid.y);
-    set_dynamic_smem(reinterpret_cast<const void*>(wide_topk<true>), smem);
-    wide_topk<true><<<grid, kThreads, smem, ctx.stream()>>>(
+  auto launch = [&](auto kernel, unsigned long long* stamps) {
+    set_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
+    kernel<<<grid, kThreads, smem, ctx.stream()>>>(
         a.logits, a.indices, lens, static_cast<int>(bt.s_q), bt.capacity, a.k,
         static_cast<int>(chunk_quads), tickets, fill, cand_key, cand_pos,
-        static_cast<int>(list_cap), stash_cap, bulk, stamps.device());
+        static_cast<int>(list_cap), stash_cap, bulk, stamps);
     CUDA_CHECK_LAUNCH();
-    clean = sizeof(int) * 2 * r;
+    clean = sizeof(int) * 2 * r;  // past it, this call's lists
+  };
+  const bool v3 = use_v3();
+  if (env_flag("COSTCURVE_TOPK_PHASES")) {
+    PhaseStamps stamps(ctx, grid.x * grid.y);
+    if (v3)
+      launch(wide_topk<true, false>, stamps.device());
+    else
+      launch(wide_topk<true, true>, stamps.device());
     stamps.record("rows " + std::to_string(rows) + ", longest " + std::to_string(longest) + ", " +
-                  std::to_string(grid.x) + " chunks a row");
+                  std::to_string(grid.x) + " chunks a row" + (v3 ? ", v3" : ""));
     return;
   }
-  set_dynamic_smem(reinterpret_cast<const void*>(wide_topk<false>), smem);
-  wide_topk<false><<<grid, kThreads, smem, ctx.stream()>>>(
-      a.logits, a.indices, lens, static_cast<int>(bt.s_q), bt.capacity, a.k,
-      static_cast<int>(chunk_quads), tickets, fill, cand_key, cand_pos, static_cast<int>(list_cap),
-      stash_cap, bulk, nullptr);
-  CUDA_CHECK_LAUNCH();
-  clean = sizeof(int) * 2 * r;  // past it, this call's lists
+  if (v3)
+    launch(wide_topk<false, false>, nullptr);
+  else
+    launch(wide_topk<false, true>, nullptr);
 }
 
 }  // namespace
@@ -978,8 +1081,10 @@ void topk(Context& ctx, const TopkArgs& a) {
   // Shared memory: the histogram plus a stash for as many keys as leave room for a second block
   // on the SM, and no more than the longest row needs. wide_topk has the same layout.
   static const int static_bytes =
-      std::max(static_smem(reinterpret_cast<const void*>(topk_kernel)),
-               static_smem(reinterpret_cast<const void*>(wide_topk<false>)));
+      std::max({static_smem(reinterpret_cast<const void*>(topk_kernel<false>)),
+                static_smem(reinterpret_cast<const void*>(topk_kernel<true>)),
+                static_smem(reinterpret_cast<const void*>(wide_topk<false, false>)),
+                static_smem(reinterpret_cast<const void*>(wide_topk<false, true>))});
   const cudaDeviceProp& pr = ctx.prop();
   const long long budget =
       std::min<long long>(static_cast<long long>(pr.sharedMemPerBlockOptin),
@@ -993,11 +1098,17 @@ void topk(Context& ctx, const TopkArgs& a) {
   if (use_wide_path(rows, longest, a.k, ctx.sms(), stash_cap))
     return topk_wide(ctx, a, lens, static_cast<int>(rows), longest, smem,
                      static_cast<int>(stash_cap));
-  set_dynamic_smem(reinterpret_cast<const void*>(topk_kernel), smem);
-  topk_kernel<<<static_cast<unsigned>(rows), kThreads, smem, ctx.stream()>>>(
-      a.logits, a.indices, lens, static_cast<int>(bt.s_q), bt.capacity, a.k,
-      static_cast<int>(stash_cap));
-  CUDA_CHECK_LAUNCH();
+  auto launch = [&](auto kernel) {
+    set_dynamic_smem(reinterpret_cast<const void*>(kernel), smem);
+    kernel<<<static_cast<unsigned>(rows), kThreads, smem, ctx.stream()>>>(
+        a.logits, a.indices, lens, static_cast<int>(bt.s_q), bt.capacity, a.k,
+        static_cast<int>(stash_cap));
+    CUDA_CHECK_LAUNCH();
+  };
+  if (use_v3())
+    launch(topk_kernel<false>);
+  else
+    launch(topk_kernel<true>);
 }
 
 }  // namespace costcurve::cuda
