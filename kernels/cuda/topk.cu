@@ -518,17 +518,19 @@ __device__ int sample_rank(int n, int k, int cap, int stash_cap) {
 // function of the row's data alone. `samples`: kSamples words of shared memory. Ends with a
 // barrier after its last read of `samples` and `hist`.
 // With bulk_qe > bulk_qb, quads [bulk_qb, bulk_qe) are asked of L2 (bulk_prefetch) right after the
-// sample's loads are issued, so that these do not queue behind the stream.
+// sample's loads are issued, so that these do not queue behind the stream; with pf_qe > pf_qb, the
+// first steps of [pf_qb, pf_qe) (prefetch), likewise (v4; v3 asked before the sample).
 template <bool kV4>
 __device__ std::uint32_t sample_threshold(const RowKeys& rk, int rank, int* hist,
                                           std::uint32_t* samples, Shared& sh, int bulk_qb = 0,
-                                          int bulk_qe = 0) {
+                                          int bulk_qe = 0, int pf_qb = 0, int pf_qe = 0) {
   const int tid = threadIdx.x, nq = rk.quads();  // nq >= kMinSampled / 4 > kRuns * kRunQuads
   const long long run = tid / kRunQuads;
   const int q = static_cast<int>(run * (nq - kRunQuads) / (kRuns - 1)) + tid % kRunQuads;
   std::uint32_t key[4];
   rk.load(q, key);
   if (bulk_qe > bulk_qb) rk.bulk_prefetch(bulk_qb, bulk_qe);
+  if (pf_qe > pf_qb) rk.prefetch(pf_qb, pf_qe);
   *reinterpret_cast<uint4*>(samples + 4 * tid) = make_uint4(key[0], key[1], key[2], key[3]);
   std::uint32_t prefix = 0, mask = 0;
   int remaining = rank, count = 0;
@@ -750,9 +752,9 @@ template <bool kV4>
 __device__ bool sampled_row(const RowKeys& rk, int rank, int cap, int k, std::int32_t* out,
                             std::uint32_t* smem, int stash_cap, Shared& sh) {
   if (threadIdx.x == 0) sh.ncand = 0;  // before sample_threshold's barriers
-  rk.prefetch(0, rk.quads());
-  const std::uint32_t t =
-      sample_threshold<kV4>(rk, rank, reinterpret_cast<int*>(smem), smem + kMaxBins, sh);
+  if constexpr (!kV4) rk.prefetch(0, rk.quads());
+  const std::uint32_t t = sample_threshold<kV4>(rk, rank, reinterpret_cast<int*>(smem),
+                                                smem + kMaxBins, sh, 0, 0, 0, kV4 ? rk.quads() : 0);
   std::uint32_t* ck = smem + kMaxBins + stash_cap - 2 * cap;
   std::int32_t* cp = reinterpret_cast<std::int32_t*>(ck + cap);
   collect(rk, 0, rk.quads(), t, ck, cp, &sh.ncand, cap);
@@ -873,10 +875,10 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int qb = blockIdx.x * chunk_quads, qe = min(qb + chunk_quads, rk.quads());
   if (qb < qe) {  // ragged rows: the chunks past a shorter row's end only take their ticket
     if (threadIdx.x == 0) sh.ncand = 0;  // before sample_threshold's barriers
-    if (!bulk) rk.prefetch(qb, qe);
-    const std::uint32_t t = sample_threshold<kV4>(rk, rank, reinterpret_cast<int*>(smem_dyn),
-                                                  smem_dyn + kMaxBins, sh, bulk ? qb : 0,
-                                                  bulk ? qe : 0);
+    if (!bulk && !kV4) rk.prefetch(qb, qe);
+    const std::uint32_t t = sample_threshold<kV4>(
+        rk, rank, reinterpret_cast<int*>(smem_dyn), smem_dyn + kMaxBins, sh, bulk ? qb : 0,
+        bulk ? qe : 0, !bulk && kV4 ? qb : 0, !bulk && kV4 ? qe : 0);
     if constexpr (kPhases)
       if (threadIdx.x == 0) ph[1] = global_ns();  // after sample_threshold's last barrier
     if constexpr (kV4) {  // the sample's shared memory is free: the block's list takes all of it
