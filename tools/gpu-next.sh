@@ -6,8 +6,8 @@
 #
 #   COSTCURVE_GIT_SHA=<sha> TOTAL_S=500 sh tools/gpu-next.sh
 #
-# Steps: build and the top-k tests -> top-k v4's phase stamps with each prefetch -> A/B of v4
-# against v3.2 and against the bulk prefetch. (Earlier queues, with A/B and racecheck steps: git log.)
+# Steps: build and the top-k tests -> top-k v4's phase stamps -> A/B of v4 against v3.2 -> both
+# scenarios swept in full. (Earlier queues, with A/B and racecheck steps: git log.)
 set -u
 cd "$(dirname "$0")/.."
 o=${OUT:-/tmp/gpu-next}
@@ -41,18 +41,18 @@ step() {
 }
 v32=deepseek-v3.2
 stages="build sass cudatest"
-floor=150 # the build (~50 s) and the tests (~60 s on 8 shards) are what later steps need
-step tests 200 TEST_FILTER='Cuda/CudaTopk.*' TEST_SHARDS=8
-# Top-k v4 (block-local lists, a two-pass sample): where its time goes, with each prefetch, then
-# A/B against v3.2 (COSTCURVE_TOPK_V3=1) and against the bulk prefetch on one card.
+floor=150 # the build (~50 s) and the tests (~30 s on 8 shards) are what later steps need
+step tests 220 TEST_FILTER='Cuda/CudaTopk.*' TEST_SHARDS=8
+# Top-k v4: where its time goes (the finish split in four), then A/B against v3.2
+# (COSTCURVE_TOPK_V3=1) on one card.
 stages=sweep
 floor=0
-topk3='topk/decode/L(32768|65536|131072)/'
-step phases-v4 180 COSTCURVE_TOPK_PHASES=1 SCENARIOS=$v32 SWEEP_FILTER="$topk3" RESULTS_TAG=phases
-step phases-v4-bulk 165 COSTCURVE_TOPK_PHASES=1 COSTCURVE_TOPK_BULK_PREFETCH=1 SCENARIOS=$v32 \
-  SWEEP_FILTER="$topk3" RESULTS_TAG=phases
+step phases-v4 200 COSTCURVE_TOPK_PHASES=1 SCENARIOS=$v32 SWEEP_FILTER='topk/decode/' \
+  RESULTS_TAG=phases
 stages=ab
-topk4='topk/(decode|prefill)/L(16384|32768|65536|131072)/'
-step topk-v3 80 AB_SCENARIOS=$v32 AB_FILTER="$topk4" AB_ENV=COSTCURVE_TOPK_V3=1
-step topk-bulk 0 AB_SCENARIOS=$v32 AB_FILTER="$topk4" AB_ENV=COSTCURVE_TOPK_BULK_PREFETCH=1
+step topk-v3 160 AB_SCENARIOS=$v32 AB_FILTER='topk/(decode|prefill)/L(16384|32768|65536|131072)/' \
+  AB_ENV=COSTCURVE_TOPK_V3=1
+# Both scenarios in full with what is left (~150 s).
+stages=sweep
+step sweep 0
 echo "total $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"

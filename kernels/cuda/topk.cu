@@ -276,28 +276,6 @@ __device__ void count_pass(const Src& src, int qb, int qe, std::uint32_t prefix,
   }
 }
 
-// count_pass's histogram for short sources in shared memory whose keys crowd a few bins (a sample
-// or the candidates of quantised logits): lanes of a warp with the same digit add once, their
-// count, where one shared address would otherwise take most lanes' atomics in turn. One quad a
-// thread and step (the source is near); every thread runs the same number of steps.
-template <class Src>
-__device__ void count_pass_aggregated(const Src& src, std::uint32_t prefix, std::uint32_t mask,
-                                      int shift, int bits, int* hist) {
-  const int tid = threadIdx.x, lane = tid % 32, nq = src.quads();
-  const std::uint32_t dmask = (1u << bits) - 1;
-  for (int q0 = 0; q0 < nq; q0 += kThreads) {
-    std::uint32_t k[4];
-    const unsigned valid = q0 + tid < nq ? src.load(q0 + tid, k) : 0u;
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const bool in = (valid >> e & 1u) && (k[e] & mask) == prefix;
-      const std::uint32_t d = in ? (k[e] >> shift) & dmask : ~0u;
-      const unsigned peers = __match_any_sync(kFull, d);
-      if (in && lane == __ffs(peers) - 1) atomicAdd(&hist[d], __popc(peers));
-    }
-  }
-}
-
 __device__ void clear_hist(int* hist) {
   for (int j = threadIdx.x; j < kMaxBins; j += kThreads) hist[j] = 0;
 }
@@ -342,20 +320,15 @@ __device__ void select_digit(const int* hist, int shift, int bits, std::uint32_t
 // `remaining` (1 = the largest) and `remaining` its rank among the keys equal to it. It starts by
 // clearing `hist` (earlier reads of it must be behind a barrier); its last barrier follows its
 // last read of `hist` and of src.
-// With low > 0 the passes stop there: prefix then holds the bits from `low` up of the key of that
-// rank, zero below (the lowest key of its bin), and `remaining` is not a rank among equal keys.
-template <bool kAggregate = false, class Src>
+template <class Src>
 __device__ void select_passes(const Src& src, int top, std::uint32_t& prefix, std::uint32_t& mask,
-                              int& remaining, int& count, int* hist, Shared& sh, int low = 0) {
-  while (top > low) {
+                              int& remaining, int& count, int* hist, Shared& sh) {
+  while (top > 0) {
     const int shift = max(top - 11, 0), bits = top - shift;
     clear_hist(hist);
     __syncthreads();
-    if constexpr (kAggregate)
-      count_pass_aggregated(src, prefix, mask, shift, bits, hist);
-    else
-      count_pass<false, false>(src, 0, src.quads(), prefix, mask, shift, bits, hist, nullptr,
-                               nullptr);
+    count_pass<false, false>(src, 0, src.quads(), prefix, mask, shift, bits, hist, nullptr,
+                             nullptr);
     __syncthreads();
     select_digit(hist, shift, bits, prefix, mask, remaining, count, sh);
     top = shift;
@@ -512,8 +485,7 @@ __device__ int sample_rank(int n, int k, int cap, int stash_cap) {
   return static_cast<int>(r);
 }
 
-// The row's T: the key of rank `rank` among kSamples keys (kV4: the lowest key with the same top 22
-// bits, so at most a few more candidates, and one radix pass fewer), kRuns runs of kRunQuads quads at evenly
+// The row's T: the key of rank `rank` among kSamples keys, kRuns runs of kRunQuads quads at evenly
 // spaced quads from the first to the last (positions outside the row count as NaN: key 0). A
 // function of the row's data alone. `samples`: kSamples words of shared memory. Ends with a
 // barrier after its last read of `samples` and `hist`.
@@ -534,11 +506,7 @@ __device__ std::uint32_t sample_threshold(const RowKeys& rk, int rank, int* hist
   *reinterpret_cast<uint4*>(samples + 4 * tid) = make_uint4(key[0], key[1], key[2], key[3]);
   std::uint32_t prefix = 0, mask = 0;
   int remaining = rank, count = 0;
-  if constexpr (kV4)  // two passes: T is the lowest key of the rank's 22-bit bin
-    select_passes<true>(SmemKeys{samples, kSamples, 0}, 32, prefix, mask, remaining, count, hist,
-                        sh, 10);
-  else
-    select_passes(SmemKeys{samples, kSamples, 0}, 32, prefix, mask, remaining, count, hist, sh);
+  select_passes(SmemKeys{samples, kSamples, 0}, 32, prefix, mask, remaining, count, hist, sh);
   return prefix;
 }
 
@@ -576,14 +544,14 @@ __device__ void collect(const RowKeys& rk, int qb, int qe, std::uint32_t lo, std
   }
 }
 
-// collect() through a block-local list: `lk`/`lp` in shared memory (`lcap` entries, one shared
+// collect() through a block-local list: `lk` in shared memory (`lcap` keys, then as many positions; one shared
 // atomic per warp and step on sh.ncand, zero at entry); the entries past lcap go to the row's list
 // directly (per warp, as collect()). Then one atomic on `fill` reserves the block's slots in the
 // row's list and the block copies its local list there. Keeps the grid's global atomics off each
 // step's path (v3 took one per warp and step; H100 decode: NOTES.md, topk v4).
 __device__ void collect_local(const RowKeys& rk, int qb, int qe, std::uint32_t lo,
-                              std::uint32_t* lk, std::int32_t* lp, int lcap, std::uint32_t* ck,
-                              std::int32_t* cp, int* fill, int cap, Shared& sh) {
+                              std::uint32_t* lk, int lcap, std::uint32_t* ck, std::int32_t* cp,
+                              int* fill, int cap, Shared& sh) {
   const int tid = threadIdx.x, lane = tid % 32;
   for (int q0 = qb; q0 < qe; q0 += kThreads * kUnroll) {
     std::uint32_t key[kUnroll][4];
@@ -609,7 +577,7 @@ __device__ void collect_local(const RowKeys& rk, int qb, int qe, std::uint32_t l
         if (take >> (4 * u + e) & 1u) {
           const std::int32_t p = 4 * (q0 + u * kThreads + tid) - rk.off + e;
           if (base < lcap) {
-            lk[base] = key[u][e], lp[base] = p;
+            lk[base] = key[u][e], lk[lcap + base] = static_cast<std::uint32_t>(p);
           } else {
             if (gbase < cap) ck[gbase] = key[u][e], cp[gbase] = p;
             ++gbase;
@@ -622,7 +590,8 @@ __device__ void collect_local(const RowKeys& rk, int qb, int qe, std::uint32_t l
   if (tid == 0 && m > 0) sh.base = atomicAdd(fill, m);
   __syncthreads();
   const int b = sh.base;
-  for (int i = tid; i < m && b + i < cap; i += kThreads) ck[b + i] = lk[i], cp[b + i] = lp[i];
+  for (int i = tid; i < m && b + i < cap; i += kThreads)
+    ck[b + i] = lk[i], cp[b + i] = static_cast<std::int32_t>(lk[lcap + i]);
 }
 
 template <bool kGlobal, class T>
@@ -724,9 +693,22 @@ __device__ void key_range(const Src& src, std::uint32_t& lo, std::uint32_t& hi, 
 // Finishes a row of n from its c candidates (k <= c; every key of the row >= T among them): the
 // exact select over the candidates, then the ordered output. `smem` as for exact_row; the bitmaps
 // take its front, which must not overlap shared-memory candidates (smem_candidates).
-template <bool kGlobal, bool kV4>
+// `ph` (the phase diagnostic's stamps of this block, else null): thread 0 stamps the global timer
+// into ph[5] after the key range and ph[6] after the radix passes.
+__device__ __forceinline__ unsigned long long global_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+__device__ __forceinline__ void stamp(unsigned long long* ph, int i) {
+  if (ph && threadIdx.x == 0) ph[i] = global_ns();
+}
+
+template <bool kGlobal>
 __device__ void finish_candidates(const std::uint32_t* ck, const std::int32_t* cp, int c, int n,
-                                  int k, std::int32_t* out, std::uint32_t* smem, Shared& sh) {
+                                  int k, std::int32_t* out, std::uint32_t* smem, Shared& sh,
+                                  unsigned long long* ph = nullptr) {
   using Src = std::conditional_t<kGlobal, ListKeys, SmemKeys>;
   Src src;
   if constexpr (kGlobal)
@@ -735,11 +717,13 @@ __device__ void finish_candidates(const std::uint32_t* ck, const std::int32_t* c
     src = SmemKeys{ck, c, 0};
   std::uint32_t lo, hi;
   key_range(src, lo, hi, sh);
+  stamp(ph, 5);
   std::uint32_t prefix = 0, mask = 0;
   int remaining = k, count = 0;
   const int top = hi == lo ? 0 : 32 - __clz(static_cast<int>(hi - lo));  // 0: all keys equal
-  select_passes<kV4>(Above<Src>{src, lo}, top, prefix, mask, remaining, count,
-                     reinterpret_cast<int*>(smem), sh);
+  select_passes(Above<Src>{src, lo}, top, prefix, mask, remaining, count,
+                reinterpret_cast<int*>(smem), sh);
+  stamp(ph, 6);
   emit_candidates<kGlobal>(ck, cp, c, n, lo + prefix, remaining, out, smem, sh);
 }
 
@@ -761,7 +745,7 @@ __device__ bool sampled_row(const RowKeys& rk, int rank, int cap, int k, std::in
   __syncthreads();
   const int c = sh.ncand;  // exact_row rewrites it after its first barrier
   if (c < k || c > cap) return false;
-  finish_candidates<false, kV4>(ck, cp, c, rk.n, k, out, smem, sh);
+  finish_candidates<false>(ck, cp, c, rk.n, k, out, smem, sh);
   return true;
 }
 
@@ -785,12 +769,6 @@ __global__ void __launch_bounds__(kThreads, 2)
 
 // ---- Several blocks per row ----
 
-__device__ __forceinline__ unsigned long long global_ns() {
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
-
 // Every block of a row calls this once, after its last global write for the row; true in the block
 // that comes last. Each block's writes (atomics included) are fenced before it takes its ticket,
 // and the last block fences after taking it, so that it sees all of them (reading through L2).
@@ -808,11 +786,11 @@ __device__ bool last_block(int* ticket, Shared& sh) {
 // The last block of a row, after every chunk's candidates are in the row's list: finishes the row
 // from the list, or runs the exact path when it holds fewer than k or overflowed. Recomputes what
 // it needs from the launch's arguments rather than keeping it live through the chunk's pass.
-template <bool kV4>
 __device__ void wide_finish(const float* logits, std::int32_t* indices,
                             const std::int32_t* seq_lens, int s_q, long long cap, int k, int* fill,
                             std::uint32_t* cand_key, std::int32_t* cand_pos, int list_cap,
-                            int stash_cap, std::uint32_t* smem_dyn, Shared& sh) {
+                            int stash_cap, std::uint32_t* smem_dyn, Shared& sh,
+                            unsigned long long* ph) {
   const int row = blockIdx.y, tid = threadIdx.x;
   const RowKeys rk = row_keys(logits, seq_lens, s_q, cap, row);
   std::int32_t* out = indices + static_cast<long long>(row) * k;
@@ -821,7 +799,7 @@ __device__ void wide_finish(const float* logits, std::int32_t* indices,
   const int c = sh.listed;
   if (c < k || c > list_cap) return exact_row(rk, k, out, smem_dyn, stash_cap, sh);
   const int cands = smem_candidates(rk.n, stash_cap);
-  if (c > cands) return finish_candidates<true, kV4>(ck, cp, c, rk.n, k, out, smem_dyn, sh);
+  if (c > cands) return finish_candidates<true>(ck, cp, c, rk.n, k, out, smem_dyn, sh);
   // Into shared memory: one read of the list through L2, then the passes run there.
   std::uint32_t* sk = smem_dyn + kMaxBins + stash_cap - 2 * cands;
   std::int32_t* sp = reinterpret_cast<std::int32_t*>(sk + cands);
@@ -833,7 +811,8 @@ __device__ void wide_finish(const float* logits, std::int32_t* indices,
   for (int i = c / 4 * 4 + tid; i < c; i += kThreads)
     sk[i] = __ldcg(ck + i), sp[i] = __ldcg(cp + i);
   __syncthreads();
-  finish_candidates<false, kV4>(sk, sp, c, rk.n, k, out, smem_dyn, sh);
+  stamp(ph, 4);
+  finish_candidates<false>(sk, sp, c, rk.n, k, out, smem_dyn, sh, ph);
 }
 
 // Block (c, row) computes the row's T and appends the candidates of chunk c to the row's list
@@ -842,9 +821,10 @@ __device__ void wide_finish(const float* logits, std::int32_t* indices,
 // by block 0 alone; rows with n <= k are padded by block 0. fill and tickets are zero at launch,
 // and the row's last block leaves them so.
 // With kPhases (COSTCURVE_TOPK_PHASES=1, a diagnostic), thread 0 of each block stamps the global
-// timer into phases[4 * (row * chunks + chunk)]: at entry, after the sample's threshold, after
-// its ticket (its chunk's candidates listed) and, in the row's last block, after the finish;
-// 0 where a block did not get there.
+// timer into phases[8 * (row * chunks + chunk)]: at entry, after the sample's threshold, after
+// its ticket (its chunk's candidates listed) and, in the row's last block, after the finish
+// (slots 0-3), and within a finish from shared memory after the list's copy, the key range and
+// the radix passes (slots 4-6); 0 where a block did not get there.
 template <bool kPhases, bool kV4>
 __global__ void __launch_bounds__(kThreads, 2)
     wide_topk(const float* logits, std::int32_t* indices, const std::int32_t* seq_lens, int s_q,
@@ -856,8 +836,9 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int row = blockIdx.y;
   unsigned long long* ph = nullptr;
   if constexpr (kPhases) {
-    ph = phases + 4LL * (static_cast<long long>(row) * gridDim.x + blockIdx.x);
-    if (threadIdx.x == 0) ph[0] = global_ns(), ph[1] = ph[2] = ph[3] = 0;
+    ph = phases + 8LL * (static_cast<long long>(row) * gridDim.x + blockIdx.x);
+    if (threadIdx.x == 0)
+      for (int i = 0; i < 8; ++i) ph[i] = i ? 0 : global_ns();
   }
   const RowKeys rk = row_keys(logits, seq_lens, s_q, cap, row);
   std::int32_t* out = indices + static_cast<long long>(row) * k;
@@ -883,8 +864,7 @@ __global__ void __launch_bounds__(kThreads, 2)
       if (threadIdx.x == 0) ph[1] = global_ns();  // after sample_threshold's last barrier
     if constexpr (kV4) {  // the sample's shared memory is free: the block's list takes all of it
       const int lcap = (kMaxBins + stash_cap) / 8 * 4;
-      collect_local(rk, qb, qe, t, smem_dyn, reinterpret_cast<std::int32_t*>(smem_dyn + lcap),
-                    lcap, ck, cp, fill + row, list_cap, sh);
+      collect_local(rk, qb, qe, t, smem_dyn, lcap, ck, cp, fill + row, list_cap, sh);
     } else {
       collect(rk, qb, qe, t, ck, cp, fill + row, list_cap);
     }
@@ -901,8 +881,8 @@ __global__ void __launch_bounds__(kThreads, 2)
     tickets[row] = 0;
   }
   __syncthreads();
-  wide_finish<kV4>(logits, indices, seq_lens, s_q, cap, k, fill, cand_key, cand_pos, list_cap,
-                   stash_cap, smem_dyn, sh);
+  wide_finish(logits, indices, seq_lens, s_q, cap, k, fill, cand_key, cand_pos, list_cap,
+              stash_cap, smem_dyn, sh, ph);
   if constexpr (kPhases) {
     __syncthreads();
     if (threadIdx.x == 0) ph[3] = global_ns();
@@ -948,7 +928,7 @@ bool use_v3() {
 class PhaseStamps {
 public:
   PhaseStamps(Context& ctx, unsigned blocks)
-      : n_(4 * static_cast<std::size_t>(blocks)), stream_(ctx.stream()) {
+      : n_(kSlots * static_cast<std::size_t>(blocks)), stream_(ctx.stream()) {
     CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&dev_), n_ * sizeof(*dev_), stream_));
   }
   ~PhaseStamps() { cudaFreeAsync(dev_, stream_); }
@@ -962,37 +942,41 @@ public:
         cudaMemcpyAsync(h.data(), dev_, n_ * sizeof(*dev_), cudaMemcpyDeviceToHost, stream_));
     CUDA_CHECK(cudaStreamSynchronize(stream_));
     unsigned long long first = ~0ull, end = 0;
-    std::vector<double> sample, chunk, finish, late;
-    for (std::size_t b = 0; b < n_; b += 4) {
+    Lists l;
+    auto span = [](unsigned long long a, unsigned long long b) { return (b - a) * 1e-3; };
+    for (std::size_t b = 0; b < n_; b += kSlots) {
       const unsigned long long* t = &h[b];
       first = std::min(first, t[0]);
       end = std::max({end, t[2], t[3]});
-      if (t[1]) sample.push_back((t[1] - t[0]) * 1e-3);
-      if (t[1] && t[2]) chunk.push_back((t[2] - t[1]) * 1e-3);
-      if (t[3]) finish.push_back((t[3] - t[2]) * 1e-3);
+      if (t[1]) l[kSample].push_back(span(t[0], t[1]));
+      if (t[1] && t[2]) l[kChunk].push_back(span(t[1], t[2]));
+      if (t[3]) l[kFinish].push_back(span(t[2], t[3]));
+      if (t[3] && t[4] && t[5] && t[6]) {  // a finish from shared memory
+        l[kCopy].push_back(span(t[2], t[4]));
+        l[kRange].push_back(span(t[4], t[5]));
+        l[kPasses].push_back(span(t[5], t[6]));
+        l[kEmit].push_back(span(t[6], t[3]));
+      }
     }
-    for (std::size_t b = 0; b < n_; b += 4) late.push_back((h[b] - first) * 1e-3);
-    Phases& p = table()[shape];
-    p.span.push_back((end - first) * 1e-3);
-    p.start.push_back(median(late));
-    p.sample.push_back(median(sample));
-    p.chunk.push_back(median(chunk));
-    p.finish.push_back(median(finish));
+    for (std::size_t b = 0; b < n_; b += kSlots) l[kStart].push_back(span(first, h[b]));
+    l[kSpan].push_back(span(first, end));
+    Lists& p = table()[shape];
+    for (int i = 0; i < kKinds; ++i) p[i].push_back(i == kSpan ? l[i][0] : median(l[i]));
   }
 
 private:
-  struct Phases {
-    std::vector<double> span, start, sample, chunk, finish;
-  };
+  static constexpr std::size_t kSlots = 8;
+  enum { kSpan, kStart, kSample, kChunk, kFinish, kCopy, kRange, kPasses, kEmit, kKinds };
+  using Lists = std::vector<double>[kKinds];
   static double median(std::vector<double> v) {
     if (v.empty()) return 0;
     std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
     return v[v.size() / 2];
   }
-  static std::map<std::string, Phases>& table() {
+  static std::map<std::string, Lists>& table() {
     static auto* t = [] {
       std::atexit(report);
-      return new std::map<std::string, Phases>;  // outlives every static destructor
+      return new std::map<std::string, Lists>;  // outlives every static destructor
     }();
     return *t;
   }
@@ -1000,9 +984,11 @@ private:
     for (auto& [shape, p] : table())
       std::fprintf(stderr,
                    "topk phases (%s; %zu calls, medians in us): kernel %.2f, block start %.2f, "
-                   "sample %.2f, chunk %.2f, finish %.2f\n",
-                   shape.c_str(), p.span.size(), median(p.span), median(p.start), median(p.sample),
-                   median(p.chunk), median(p.finish));
+                   "sample %.2f, chunk %.2f, finish %.2f (list copy %.2f, key range %.2f, "
+                   "radix passes %.2f, output %.2f)\n",
+                   shape.c_str(), p[kSpan].size(), median(p[kSpan]), median(p[kStart]),
+                   median(p[kSample]), median(p[kChunk]), median(p[kFinish]), median(p[kCopy]),
+                   median(p[kRange]), median(p[kPasses]), median(p[kEmit]));
   }
   std::size_t n_;
   cudaStream_t stream_;
