@@ -375,12 +375,9 @@ INSTANTIATE_TEST_SUITE_P(Cuda, CudaTopk,
                          ::testing::Values(Variant::standard, Variant::bulk_prefetch, Variant::v3),
                          [](const ::testing::TestParamInfo<Variant>& i) {
                            switch (i.param) {
-                           case Variant::bulk_prefetch:
-                             return "bulk_prefetch";
-                           case Variant::v3:
-                             return "v3";
-                           default:
-                             return "default_prefetch";
+                             case Variant::bulk_prefetch: return "bulk_prefetch";
+                             case Variant::v3: return "v3";
+                             default: return "default_prefetch";
                            }
                          });
 

@@ -544,11 +544,11 @@ __device__ void collect(const RowKeys& rk, int qb, int qe, std::uint32_t lo, std
   }
 }
 
-// collect() through a block-local list: `lk` in shared memory (`lcap` keys, then as many positions; one shared
-// atomic per warp and step on sh.ncand, zero at entry); the entries past lcap go to the row's list
-// directly (per warp, as collect()). Then one atomic on `fill` reserves the block's slots in the
-// row's list and the block copies its local list there. Keeps the grid's global atomics off each
-// step's path (v3 took one per warp and step; H100 decode: NOTES.md, topk v4).
+// collect() through a block-local list: `lk` in shared memory (`lcap` keys, then as many positions;
+// one shared atomic per warp and step on sh.ncand, zero at entry); the entries past lcap go to the
+// row's list directly (per warp, as collect()). Then one atomic on `fill` reserves the block's
+// slots in the row's list and the block copies its local list there. Keeps the grid's global
+// atomics off each step's path (v3 took one per warp and step; H100 decode: NOTES.md, topk v4).
 __device__ void collect_local(const RowKeys& rk, int qb, int qe, std::uint32_t lo,
                               std::uint32_t* lk, int lcap, std::uint32_t* ck, std::int32_t* cp,
                               int* fill, int cap, Shared& sh) {
@@ -881,8 +881,8 @@ __global__ void __launch_bounds__(kThreads, 2)
     tickets[row] = 0;
   }
   __syncthreads();
-  wide_finish(logits, indices, seq_lens, s_q, cap, k, fill, cand_key, cand_pos, list_cap,
-              stash_cap, smem_dyn, sh, ph);
+  wide_finish(logits, indices, seq_lens, s_q, cap, k, fill, cand_key, cand_pos, list_cap, stash_cap,
+              smem_dyn, sh, ph);
   if constexpr (kPhases) {
     __syncthreads();
     if (threadIdx.x == 0) ph[3] = global_ns();
