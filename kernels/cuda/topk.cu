@@ -513,6 +513,22 @@ __device__ std::uint32_t sample_threshold(const RowKeys& rk, int rank, int* hist
   return prefix;
 }
 
+// One step of a chunk pass: this thread's kUnroll quads from q0 (those before qe) into `key`;
+// returns which keys are >= lo (bit 4u + e).
+__device__ __forceinline__ unsigned load_step(const RowKeys& rk, int q0, int qe, std::uint32_t lo,
+                                              std::uint32_t (&key)[kUnroll][4]) {
+  unsigned take = 0;
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    const int q = q0 + u * kThreads + static_cast<int>(threadIdx.x);
+    const unsigned valid = q < qe ? rk.load(q, key[u]) : 0u;
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      if ((valid >> e & 1u) && key[u][e] >= lo) take |= 1u << (4 * u + e);
+  }
+  return take;
+}
+
 // Appends (key, position) of every key >= lo in quads [qb, qe) of the row to its candidate list,
 // in no particular order (one atomic on `fill` per warp and step). Writes past `cap` are dropped,
 // but `fill` counts them: an overflow shows as fill > cap.
@@ -521,15 +537,7 @@ __device__ void collect(const RowKeys& rk, int qb, int qe, std::uint32_t lo, std
   const int tid = threadIdx.x, lane = tid % 32;
   for (int q0 = qb; q0 < qe; q0 += kThreads * kUnroll) {
     std::uint32_t key[kUnroll][4];
-    unsigned take = 0;  // bit 4u + e
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int q = q0 + u * kThreads + tid;
-      const unsigned valid = q < qe ? rk.load(q, key[u]) : 0u;
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        if ((valid >> e & 1u) && key[u][e] >= lo) take |= 1u << (4 * u + e);
-    }
+    const unsigned take = load_step(rk, q0, qe, lo, key);
     const int mine = __popc(take);
     if (!__any_sync(kFull, mine != 0)) continue;
     int base = warp_reserve(mine, fill, lane);
@@ -558,15 +566,7 @@ __device__ void collect_local(const RowKeys& rk, int qb, int qe, std::uint32_t l
   const int tid = threadIdx.x, lane = tid % 32;
   for (int q0 = qb; q0 < qe; q0 += kThreads * kUnroll) {
     std::uint32_t key[kUnroll][4];
-    unsigned take = 0;  // bit 4u + e
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int q = q0 + u * kThreads + tid;
-      const unsigned valid = q < qe ? rk.load(q, key[u]) : 0u;
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        if ((valid >> e & 1u) && key[u][e] >= lo) take |= 1u << (4 * u + e);
-    }
+    const unsigned take = load_step(rk, q0, qe, lo, key);
     const int mine = __popc(take);
     if (!__any_sync(kFull, mine != 0)) continue;
     int base = warp_reserve(mine, &sh.ncand, lane);
