@@ -6,7 +6,7 @@
 #
 #   COSTCURVE_GIT_SHA=<sha> TOTAL_S=500 sh tools/gpu-next.sh
 #
-# Steps: build and the top-k tests -> top-k v4's phase stamps -> A/B of v4 against v3.2 -> both
+# Steps: build and the top-k tests -> top-k v5's phase stamps -> A/B of v5 against v4 -> both
 # scenarios swept in full. (Earlier queues, with A/B and racecheck steps: git log.)
 set -u
 cd "$(dirname "$0")/.."
@@ -41,17 +41,17 @@ step() {
 }
 v32=deepseek-v3.2
 stages="build sass cudatest"
-floor=150 # the build (~50 s) and the tests (~30 s on 8 shards) are what later steps need
+floor=150 # the build (~50 s) and the tests (~45 s on 8 shards) are what later steps need
 step tests 220 TEST_FILTER='Cuda/CudaTopk.*' TEST_SHARDS=8
-# Top-k v4: where its time goes (the finish split in four), then A/B against v3.2
-# (COSTCURVE_TOPK_V3=1) on one card.
+# Top-k v5 (vector reads of bins and bitmaps, opt-in): where its time goes, then A/B against v4
+# on one card.
 stages=sweep
 floor=0
-step phases-v4 200 COSTCURVE_TOPK_PHASES=1 SCENARIOS=$v32 SWEEP_FILTER='topk/decode/' \
-  RESULTS_TAG=phases
+step phases-v5 200 COSTCURVE_TOPK_PHASES=1 COSTCURVE_TOPK_V5=1 SCENARIOS=$v32 \
+  SWEEP_FILTER='topk/decode/' RESULTS_TAG=phases
 stages=ab
-step topk-v3 160 AB_SCENARIOS=$v32 AB_FILTER='topk/(decode|prefill)/L(16384|32768|65536|131072)/' \
-  AB_ENV=COSTCURVE_TOPK_V3=1
+step topk-v5 160 AB_SCENARIOS=$v32 AB_FILTER='topk/(decode|prefill)/L(16384|32768|65536|131072)/' \
+  AB_ENV=COSTCURVE_TOPK_V5=1
 # Both scenarios in full with what is left (~150 s).
 stages=sweep
 step sweep 0

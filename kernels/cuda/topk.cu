@@ -286,18 +286,29 @@ __device__ void clear_hist(int* hist) {
 // After a count pass (and a barrier): finds the digit d holding the `remaining`-th largest of the
 // counted keys (scanning digits from the top; `remaining` must not exceed their number), narrows
 // prefix/mask to it and leaves in `remaining` its rank among the keys of that digit; `count` = how
-// many keys the digit holds. Ends with a barrier after its last read of `hist`.
+// many keys the digit holds. Ends with a barrier after its last read of `hist` (16-byte aligned).
+// kVer >= 5 reads each thread's four bins as one 16-byte vector: read one by one, the lanes of a
+// warp (four bins apart) met four to a bank (H100 profile: NOTES.md, topk v5).
+template <int kVer = 4>
 __device__ void select_digit(const int* hist, int shift, int bits, std::uint32_t& prefix,
                              std::uint32_t& mask, int& remaining, int& count, Shared& sh) {
   constexpr int kPer = kMaxBins / kThreads;
   const int tid = threadIdx.x, nb = 1 << bits;
   int local[kPer], sum = 0;
+  if (kVer >= 5 && nb >= kPer) {  // the thread's bins [nb - 4 - 4 tid, nb - 1 - 4 tid], or none
+    static_assert(kPer == 4, "one int4 of bins a thread");
+    const int lo = nb - kPer * (tid + 1);
+    const int4 v = lo >= 0 ? *reinterpret_cast<const int4*>(hist + lo) : make_int4(0, 0, 0, 0);
+    local[0] = v.w, local[1] = v.z, local[2] = v.y, local[3] = v.x;
+  } else {
 #pragma unroll
-  for (int j = 0; j < kPer; ++j) {
-    const int d = nb - 1 - (tid * kPer + j);  // descending digits across the block
-    local[j] = d >= 0 ? hist[d] : 0;
-    sum += local[j];
+    for (int j = 0; j < kPer; ++j) {
+      const int d = nb - 1 - (tid * kPer + j);  // descending digits across the block
+      local[j] = d >= 0 ? hist[d] : 0;
+    }
   }
+#pragma unroll
+  for (int j = 0; j < kPer; ++j) sum += local[j];
   int above = 0;
   BlockScan(sh.scan).ExclusiveSum(sum, above);
 #pragma unroll
@@ -323,7 +334,7 @@ __device__ void select_digit(const int* hist, int shift, int bits, std::uint32_t
 // `remaining` (1 = the largest) and `remaining` its rank among the keys equal to it. It starts by
 // clearing `hist` (earlier reads of it must be behind a barrier); its last barrier follows its
 // last read of `hist` and of src.
-template <class Src>
+template <int kVer = 4, class Src>
 __device__ void select_passes(const Src& src, int top, std::uint32_t& prefix, std::uint32_t& mask,
                               int& remaining, int& count, int* hist, Shared& sh) {
   while (top > 0) {
@@ -333,7 +344,7 @@ __device__ void select_passes(const Src& src, int top, std::uint32_t& prefix, st
     count_pass<false, false>(src, 0, src.quads(), prefix, mask, shift, bits, hist, nullptr,
                              nullptr);
     __syncthreads();
-    select_digit(hist, shift, bits, prefix, mask, remaining, count, sh);
+    select_digit<kVer>(hist, shift, bits, prefix, mask, remaining, count, sh);
     top = shift;
   }
 }
@@ -424,6 +435,7 @@ __device__ void pad_short_row(int n, int k, std::int32_t* out) {
 // stash of stash_cap keys. A row that fits in the stash is read once into it; a longer one is read
 // by pass 1, pass 2 (which compacts pass 1's bucket into the stash when it fits, so that pass 3
 // reads only those keys) and the output pass, plus pass 3 when the bucket does not fit.
+template <int kVer = 4>
 __device__ void exact_row(const RowKeys& rk, int k, std::int32_t* out, std::uint32_t* smem,
                           int stash_cap, Shared& sh) {
   int* hist = reinterpret_cast<int*>(smem);
@@ -439,10 +451,10 @@ __device__ void exact_row(const RowKeys& rk, int k, std::int32_t* out, std::uint
   else
     count_pass<false, false>(rk, 0, nq, 0u, 0u, 21, 11, hist, nullptr, nullptr);
   __syncthreads();
-  select_digit(hist, 21, 11, prefix, mask, remaining, count, sh);
+  select_digit<kVer>(hist, 21, 11, prefix, mask, remaining, count, sh);
   if (fits) {  // the row's keys are in shared memory
     const SmemKeys sk{stash, rk.n, rk.off};
-    select_passes(sk, 21, prefix, mask, remaining, count, hist, sh);
+    select_passes<kVer>(sk, 21, prefix, mask, remaining, count, hist, sh);
     return emit(sk, prefix, remaining, k, out, sh);
   }
   const bool compact = count <= stash_cap;  // pass 1's bucket fits: keep its keys
@@ -454,11 +466,11 @@ __device__ void exact_row(const RowKeys& rk, int k, std::int32_t* out, std::uint
   else
     count_pass<false, false>(rk, 0, nq, prefix, mask, 10, 11, hist, nullptr, nullptr);
   __syncthreads();
-  select_digit(hist, 10, 11, prefix, mask, remaining, count, sh);
+  select_digit<kVer>(hist, 10, 11, prefix, mask, remaining, count, sh);
   if (compact)
-    select_passes(SmemKeys{stash, sh.ncand, 0}, 10, prefix, mask, remaining, count, hist, sh);
+    select_passes<kVer>(SmemKeys{stash, sh.ncand, 0}, 10, prefix, mask, remaining, count, hist, sh);
   else
-    select_passes(rk, 10, prefix, mask, remaining, count, hist, sh);
+    select_passes<kVer>(rk, 10, prefix, mask, remaining, count, hist, sh);
   emit(rk, prefix, remaining, k, out, sh);
 }
 
@@ -495,7 +507,7 @@ __device__ int sample_rank(int n, int k, int cap, int stash_cap) {
 // With bulk_qe > bulk_qb, quads [bulk_qb, bulk_qe) are asked of L2 (bulk_prefetch) right after the
 // sample's loads are issued, so that these do not queue behind the stream; with pf_qe > pf_qb, the
 // first steps of [pf_qb, pf_qe) (prefetch), likewise (v4; v3 asked before the sample).
-template <bool kV4>
+template <int kVer>
 __device__ std::uint32_t sample_threshold(const RowKeys& rk, int rank, int* hist,
                                           std::uint32_t* samples, Shared& sh, int bulk_qb = 0,
                                           int bulk_qe = 0, int pf_qb = 0, int pf_qe = 0) {
@@ -509,7 +521,7 @@ __device__ std::uint32_t sample_threshold(const RowKeys& rk, int rank, int* hist
   *reinterpret_cast<uint4*>(samples + 4 * tid) = make_uint4(key[0], key[1], key[2], key[3]);
   std::uint32_t prefix = 0, mask = 0;
   int remaining = rank, count = 0;
-  select_passes(SmemKeys{samples, kSamples, 0}, 32, prefix, mask, remaining, count, hist, sh);
+  select_passes<kVer>(SmemKeys{samples, kSamples, 0}, 32, prefix, mask, remaining, count, hist, sh);
   return prefix;
 }
 
@@ -610,7 +622,10 @@ __device__ __forceinline__ T list_load(const T* p) {
 // (`bits`: 2 ceil(n / 32) words of shared memory); each thread then owns a run of words, and block
 // scans of the runs' counts give each selected position its place: ascending, and the first
 // `need` of the ties.
-template <bool kGlobal>
+// kVer >= 5 (when the words are a multiple of four) gives each thread a multiple of four words,
+// read as 16-byte vectors: runs of consecutive words a thread put eight lanes on a bank (H100
+// profile: NOTES.md, topk v5).
+template <bool kGlobal, int kVer = 4>
 __device__ void emit_candidates(const std::uint32_t* ck, const std::int32_t* cp, int m, int n,
                                 std::uint32_t t, int need, std::int32_t* out, std::uint32_t* bits,
                                 Shared& sh) {
@@ -625,16 +640,30 @@ __device__ void emit_candidates(const std::uint32_t* ck, const std::int32_t* cp,
     atomicOr((key > t ? gt : eq) + (p >> 5), 1u << (p & 31));
   }
   __syncthreads();
-  const int per = (words + kThreads - 1) / kThreads;
+  const bool vec = kVer >= 5 && words % 4 == 0;  // then gt and eq are 16-byte aligned
+  int per = (words + kThreads - 1) / kThreads;
+  if (vec) per = (per + 3) / 4 * 4;
   const int w0 = min(tid * per, words), w1 = min(w0 + per, words);
+  // Calls f(w, gt[w], eq[w]) for the thread's words in order.
+  auto each_word = [&](auto f) {
+    if (vec) {
+      for (int w = w0; w < w1; w += 4) {
+        const uint4 g = *reinterpret_cast<const uint4*>(gt + w),
+                    e = *reinterpret_cast<const uint4*>(eq + w);
+        f(w, g.x, e.x), f(w + 1, g.y, e.y), f(w + 2, g.z, e.z), f(w + 3, g.w, e.w);
+      }
+    } else {
+      for (int w = w0; w < w1; ++w) f(w, gt[w], eq[w]);
+    }
+  };
   int n_gt = 0, n_eq = 0;
-  for (int w = w0; w < w1; ++w) n_gt += __popc(gt[w]), n_eq += __popc(eq[w]);
+  each_word([&](int, std::uint32_t g, std::uint32_t e) { n_gt += __popc(g), n_eq += __popc(e); });
   int gt_before = 0, eq_before = 0;  // selected-or-not positions before the current one
   BlockScan(sh.scan).ExclusiveSum(n_gt, gt_before);
   __syncthreads();  // the scan's storage is reused
   BlockScan(sh.scan).ExclusiveSum(n_eq, eq_before);
-  for (int w = w0; w < w1; ++w) {
-    std::uint32_t g = gt[w], e = eq_before < need ? eq[w] : 0u;  // ties past `need`: not taken
+  each_word([&](int w, std::uint32_t g, std::uint32_t e) {
+    if (eq_before >= need) e = 0;  // ties past `need`: not taken
     while (g | e) {
       const int b = __ffs(g | e) - 1;
       const std::uint32_t bit = 1u << b;
@@ -648,7 +677,7 @@ __device__ void emit_candidates(const std::uint32_t* ck, const std::int32_t* cp,
       g &= ~bit;
       e &= ~bit;
     }
-  }
+  });
 }
 
 // Keys less `lo` (no key below it): the radix digits of the finish start at the highest bit in
@@ -708,7 +737,7 @@ __device__ __forceinline__ void stamp(unsigned long long* ph, int i) {
   if (ph && threadIdx.x == 0) ph[i] = global_ns();
 }
 
-template <bool kGlobal>
+template <bool kGlobal, int kVer = 4>
 __device__ void finish_candidates(const std::uint32_t* ck, const std::int32_t* cp, int c, int n,
                                   int k, std::int32_t* out, std::uint32_t* smem, Shared& sh,
                                   unsigned long long* ph = nullptr) {
@@ -724,10 +753,10 @@ __device__ void finish_candidates(const std::uint32_t* ck, const std::int32_t* c
   std::uint32_t prefix = 0, mask = 0;
   int remaining = k, count = 0;
   const int top = hi == lo ? 0 : 32 - __clz(static_cast<int>(hi - lo));  // 0: all keys equal
-  select_passes(Above<Src>{src, lo}, top, prefix, mask, remaining, count,
-                reinterpret_cast<int*>(smem), sh);
+  select_passes<kVer>(Above<Src>{src, lo}, top, prefix, mask, remaining, count,
+                      reinterpret_cast<int*>(smem), sh);
   stamp(ph, 6);
-  emit_candidates<kGlobal>(ck, cp, c, n, lo + prefix, remaining, out, smem, sh);
+  emit_candidates<kGlobal, kVer>(ck, cp, c, n, lo + prefix, remaining, out, smem, sh);
 }
 
 // ---- One block per row ----
@@ -735,24 +764,25 @@ __device__ void finish_candidates(const std::uint32_t* ck, const std::int32_t* c
 // A long row by one block through the sampled threshold, candidates in shared memory (`cap` of
 // them, smem_candidates). Returns false, having written nothing to `out`, when they are fewer than
 // k or overflowed.
-template <bool kV4>
+template <int kVer>
 __device__ bool sampled_row(const RowKeys& rk, int rank, int cap, int k, std::int32_t* out,
                             std::uint32_t* smem, int stash_cap, Shared& sh) {
   if (threadIdx.x == 0) sh.ncand = 0;  // before sample_threshold's barriers
-  if constexpr (!kV4) rk.prefetch(0, rk.quads());
-  const std::uint32_t t = sample_threshold<kV4>(rk, rank, reinterpret_cast<int*>(smem),
-                                                smem + kMaxBins, sh, 0, 0, 0, kV4 ? rk.quads() : 0);
+  if constexpr (kVer < 4) rk.prefetch(0, rk.quads());
+  const std::uint32_t t =
+      sample_threshold<kVer>(rk, rank, reinterpret_cast<int*>(smem), smem + kMaxBins, sh, 0, 0, 0,
+                             kVer >= 4 ? rk.quads() : 0);
   std::uint32_t* ck = smem + kMaxBins + stash_cap - 2 * cap;
   std::int32_t* cp = reinterpret_cast<std::int32_t*>(ck + cap);
   collect(rk, 0, rk.quads(), t, ck, cp, &sh.ncand, cap);
   __syncthreads();
   const int c = sh.ncand;  // exact_row rewrites it after its first barrier
   if (c < k || c > cap) return false;
-  finish_candidates<false>(ck, cp, c, rk.n, k, out, smem, sh);
+  finish_candidates<false, kVer>(ck, cp, c, rk.n, k, out, smem, sh);
   return true;
 }
 
-template <bool kV4>
+template <int kVer>
 __global__ void __launch_bounds__(kThreads, 2)
     topk_kernel(const float* logits, std::int32_t* indices, const std::int32_t* seq_lens, int s_q,
                 long long cap, int k, int stash_cap) {
@@ -765,9 +795,9 @@ __global__ void __launch_bounds__(kThreads, 2)
   if (4LL * rk.quads() > stash_cap) {  // a row that fits is read once anyway
     const int cands = smem_candidates(rk.n, stash_cap);
     const int rank = sample_rank(rk.n, k, cands, stash_cap);
-    if (rank > 0 && sampled_row<kV4>(rk, rank, cands, k, out, smem_dyn, stash_cap, sh)) return;
+    if (rank > 0 && sampled_row<kVer>(rk, rank, cands, k, out, smem_dyn, stash_cap, sh)) return;
   }
-  exact_row(rk, k, out, smem_dyn, stash_cap, sh);
+  exact_row<kVer>(rk, k, out, smem_dyn, stash_cap, sh);
 }
 
 // ---- Several blocks per row ----
@@ -789,6 +819,7 @@ __device__ bool last_block(int* ticket, Shared& sh) {
 // The last block of a row, after every chunk's candidates are in the row's list: finishes the row
 // from the list, or runs the exact path when it holds fewer than k or overflowed. Recomputes what
 // it needs from the launch's arguments rather than keeping it live through the chunk's pass.
+template <int kVer>
 __device__ void wide_finish(const float* logits, std::int32_t* indices,
                             const std::int32_t* seq_lens, int s_q, long long cap, int k, int* fill,
                             std::uint32_t* cand_key, std::int32_t* cand_pos, int list_cap,
@@ -800,9 +831,9 @@ __device__ void wide_finish(const float* logits, std::int32_t* indices,
   const std::uint32_t* ck = cand_key + static_cast<long long>(row) * list_cap;
   const std::int32_t* cp = cand_pos + static_cast<long long>(row) * list_cap;
   const int c = sh.listed;
-  if (c < k || c > list_cap) return exact_row(rk, k, out, smem_dyn, stash_cap, sh);
+  if (c < k || c > list_cap) return exact_row<kVer>(rk, k, out, smem_dyn, stash_cap, sh);
   const int cands = smem_candidates(rk.n, stash_cap);
-  if (c > cands) return finish_candidates<true>(ck, cp, c, rk.n, k, out, smem_dyn, sh);
+  if (c > cands) return finish_candidates<true, kVer>(ck, cp, c, rk.n, k, out, smem_dyn, sh);
   // Into shared memory: one read of the list through L2, then the passes run there.
   std::uint32_t* sk = smem_dyn + kMaxBins + stash_cap - 2 * cands;
   std::int32_t* sp = reinterpret_cast<std::int32_t*>(sk + cands);
@@ -815,7 +846,7 @@ __device__ void wide_finish(const float* logits, std::int32_t* indices,
     sk[i] = __ldcg(ck + i), sp[i] = __ldcg(cp + i);
   __syncthreads();
   stamp(ph, 4);
-  finish_candidates<false>(sk, sp, c, rk.n, k, out, smem_dyn, sh, ph);
+  finish_candidates<false, kVer>(sk, sp, c, rk.n, k, out, smem_dyn, sh, ph);
 }
 
 // Block (c, row) computes the row's T and appends the candidates of chunk c to the row's list
@@ -828,7 +859,7 @@ __device__ void wide_finish(const float* logits, std::int32_t* indices,
 // its ticket (its chunk's candidates listed) and, in the row's last block, after the finish
 // (slots 0-3), and within a finish from shared memory after the list's copy, the key range and
 // the radix passes (slots 4-6); 0 where a block did not get there.
-template <bool kPhases, bool kV4>
+template <bool kPhases, int kVer>
 __global__ void __launch_bounds__(kThreads, 2)
     wide_topk(const float* logits, std::int32_t* indices, const std::int32_t* seq_lens, int s_q,
               long long cap, int k, int chunk_quads, int* tickets, int* fill,
@@ -851,7 +882,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
   const int rank = sample_rank(rk.n, k, list_cap, stash_cap);
   if (rank == 0) {
-    if (blockIdx.x == 0) exact_row(rk, k, out, smem_dyn, stash_cap, sh);
+    if (blockIdx.x == 0) exact_row<kVer>(rk, k, out, smem_dyn, stash_cap, sh);
     return;
   }
   std::uint32_t* ck = cand_key + static_cast<long long>(row) * list_cap;
@@ -859,13 +890,14 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int qb = blockIdx.x * chunk_quads, qe = min(qb + chunk_quads, rk.quads());
   if (qb < qe) {  // ragged rows: the chunks past a shorter row's end only take their ticket
     if (threadIdx.x == 0) sh.ncand = 0;  // before sample_threshold's barriers
-    if (!bulk && !kV4) rk.prefetch(qb, qe);
-    const std::uint32_t t = sample_threshold<kV4>(
+    if (!bulk && kVer < 4) rk.prefetch(qb, qe);
+    const std::uint32_t t = sample_threshold<kVer>(
         rk, rank, reinterpret_cast<int*>(smem_dyn), smem_dyn + kMaxBins, sh, bulk ? qb : 0,
-        bulk ? qe : 0, !bulk && kV4 ? qb : 0, !bulk && kV4 ? qe : 0);
+        bulk ? qe : 0, !bulk && kVer >= 4 ? qb : 0, !bulk && kVer >= 4 ? qe : 0);
     if constexpr (kPhases)
       if (threadIdx.x == 0) ph[1] = global_ns();  // after sample_threshold's last barrier
-    if constexpr (kV4) {  // the sample's shared memory is free: the block's list takes all of it
+    if constexpr (kVer >=
+                  4) {  // the sample's shared memory is free: the block's list takes all of it
       const int lcap = (kMaxBins + stash_cap) / 8 * 4;
       collect_local(rk, qb, qe, t, smem_dyn, lcap, ck, cp, fill + row, list_cap, sh);
     } else {
@@ -884,8 +916,8 @@ __global__ void __launch_bounds__(kThreads, 2)
     tickets[row] = 0;
   }
   __syncthreads();
-  wide_finish(logits, indices, seq_lens, s_q, cap, k, fill, cand_key, cand_pos, list_cap, stash_cap,
-              smem_dyn, sh, ph);
+  wide_finish<kVer>(logits, indices, seq_lens, s_q, cap, k, fill, cand_key, cand_pos, list_cap,
+                    stash_cap, smem_dyn, sh, ph);
   if constexpr (kPhases) {
     __syncthreads();
     if (threadIdx.x == 0) ph[3] = global_ns();
@@ -919,10 +951,23 @@ std::size_t align16(std::size_t bytes) {
   return (bytes + 15) / 16 * 16;
 }
 
-// COSTCURVE_TOPK_V3=1: the sample's three radix passes and the per-warp global appends of v3.2, for
-// A/B against v4 (NOTES.md, topk v4).
-bool use_v3() {
-  return env_flag("COSTCURVE_TOPK_V3");
+// Which version runs: 4 by default; COSTCURVE_TOPK_V3=1, v3.2's per-warp global appends and its
+// prefetch before the sample, for A/B against v4; COSTCURVE_TOPK_V5=1 (opt-in until measured),
+// v4 with the radix passes' bins and the output's bitmap words read as 16-byte vectors (NOTES.md,
+// topk v4 and v5).
+int topk_version() {
+  return env_flag("COSTCURVE_TOPK_V3") ? 3 : env_flag("COSTCURVE_TOPK_V5") ? 5 : 4;
+}
+
+// Calls f(integral_constant<int, v>) for version v (3, 4 or 5): one kernel instantiation each.
+template <class F>
+void with_version(int v, F f) {
+  if (v == 3)
+    f(std::integral_constant<int, 3>{});
+  else if (v == 5)
+    f(std::integral_constant<int, 5>{});
+  else
+    f(std::integral_constant<int, 4>{});
 }
 
 // COSTCURVE_TOPK_PHASES=1: where a multi-block call's time goes. Each call's stamps are read back
@@ -1039,21 +1084,15 @@ void topk_wide(Context& ctx, const TopkArgs& a, const std::int32_t* lens, int ro
     CUDA_CHECK_LAUNCH();
     clean = sizeof(int) * 2 * r;  // past it, this call's lists
   };
-  const bool v3 = use_v3();
+  const int version = topk_version();
   if (env_flag("COSTCURVE_TOPK_PHASES")) {
     PhaseStamps stamps(ctx, grid.x * grid.y);
-    if (v3)
-      launch(wide_topk<true, false>, stamps.device());
-    else
-      launch(wide_topk<true, true>, stamps.device());
+    with_version(version, [&](auto v) { launch(wide_topk<true, v()>, stamps.device()); });
     stamps.record("rows " + std::to_string(rows) + ", longest " + std::to_string(longest) + ", " +
-                  std::to_string(grid.x) + " chunks a row" + (v3 ? ", v3" : ""));
+                  std::to_string(grid.x) + " chunks a row, v" + std::to_string(version));
     return;
   }
-  if (v3)
-    launch(wide_topk<false, false>, nullptr);
-  else
-    launch(wide_topk<false, true>, nullptr);
+  with_version(version, [&](auto v) { launch(wide_topk<false, v()>, nullptr); });
 }
 
 }  // namespace
@@ -1072,10 +1111,12 @@ void topk(Context& ctx, const TopkArgs& a) {
   // Shared memory: the histogram plus a stash for as many keys as leave room for a second block
   // on the SM, and no more than the longest row needs. wide_topk has the same layout.
   static const int static_bytes =
-      std::max({static_smem(reinterpret_cast<const void*>(topk_kernel<false>)),
-                static_smem(reinterpret_cast<const void*>(topk_kernel<true>)),
-                static_smem(reinterpret_cast<const void*>(wide_topk<false, false>)),
-                static_smem(reinterpret_cast<const void*>(wide_topk<false, true>))});
+      std::max({static_smem(reinterpret_cast<const void*>(topk_kernel<3>)),
+                static_smem(reinterpret_cast<const void*>(topk_kernel<4>)),
+                static_smem(reinterpret_cast<const void*>(topk_kernel<5>)),
+                static_smem(reinterpret_cast<const void*>(wide_topk<false, 3>)),
+                static_smem(reinterpret_cast<const void*>(wide_topk<false, 4>)),
+                static_smem(reinterpret_cast<const void*>(wide_topk<false, 5>))});
   const cudaDeviceProp& pr = ctx.prop();
   const long long budget =
       std::min<long long>(static_cast<long long>(pr.sharedMemPerBlockOptin),
@@ -1096,10 +1137,7 @@ void topk(Context& ctx, const TopkArgs& a) {
         static_cast<int>(stash_cap));
     CUDA_CHECK_LAUNCH();
   };
-  if (use_v3())
-    launch(topk_kernel<false>);
-  else
-    launch(topk_kernel<true>);
+  with_version(topk_version(), [&](auto v) { launch(topk_kernel<v()>); });
 }
 
 }  // namespace costcurve::cuda
