@@ -300,15 +300,15 @@ __device__ void select_digit(const int* hist, int shift, int bits, std::uint32_t
     const int lo = nb - kPer * (tid + 1);
     const int4 v = lo >= 0 ? *reinterpret_cast<const int4*>(hist + lo) : make_int4(0, 0, 0, 0);
     local[0] = v.w, local[1] = v.z, local[2] = v.y, local[3] = v.x;
+    sum = v.x + v.y + v.z + v.w;
   } else {
 #pragma unroll
     for (int j = 0; j < kPer; ++j) {
       const int d = nb - 1 - (tid * kPer + j);  // descending digits across the block
       local[j] = d >= 0 ? hist[d] : 0;
+      sum += local[j];
     }
   }
-#pragma unroll
-  for (int j = 0; j < kPer; ++j) sum += local[j];
   int above = 0;
   BlockScan(sh.scan).ExclusiveSum(sum, above);
 #pragma unroll
@@ -617,6 +617,49 @@ __device__ __forceinline__ T list_load(const T* p) {
     return *p;
 }
 
+// emit_candidates' ordered output in v5 (words a multiple of four, so that both bitmaps are 16-byte
+// aligned): each thread takes a multiple of four words and reads them as 16-byte vectors, where
+// v4's runs of consecutive words a thread put eight lanes on a bank (H100 profile: NOTES.md, topk
+// v5). Kept apart from v4's loop, which has run on a GPU, until v5 has too.
+__device__ void emit_runs_vec(const std::uint32_t* gt, const std::uint32_t* eq, int words, int need,
+                              std::int32_t* out, Shared& sh) {
+  const int tid = threadIdx.x, per = (words + 4 * kThreads - 1) / (4 * kThreads) * 4;
+  const int w0 = min(tid * per, words), w1 = min(w0 + per, words);
+  int n_gt = 0, n_eq = 0;
+  for (int w = w0; w < w1; w += 4) {
+    const uint4 g = *reinterpret_cast<const uint4*>(gt + w),
+                e = *reinterpret_cast<const uint4*>(eq + w);
+    n_gt += __popc(g.x) + __popc(g.y) + __popc(g.z) + __popc(g.w);
+    n_eq += __popc(e.x) + __popc(e.y) + __popc(e.z) + __popc(e.w);
+  }
+  int gt_before = 0, eq_before = 0;  // selected-or-not positions before the current one
+  BlockScan(sh.scan).ExclusiveSum(n_gt, gt_before);
+  __syncthreads();  // the scan's storage is reused
+  BlockScan(sh.scan).ExclusiveSum(n_eq, eq_before);
+  for (int w = w0; w < w1; w += 4) {
+    const uint4 g4 = *reinterpret_cast<const uint4*>(gt + w),
+                e4 = *reinterpret_cast<const uint4*>(eq + w);
+    const std::uint32_t gs[4] = {g4.x, g4.y, g4.z, g4.w}, es[4] = {e4.x, e4.y, e4.z, e4.w};
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      std::uint32_t g = gs[j], e = eq_before < need ? es[j] : 0u;  // ties past `need`: not taken
+      while (g | e) {  // as v4's loop in emit_candidates
+        const int b = __ffs(g | e) - 1;
+        const std::uint32_t bit = 1u << b;
+        if (g & bit) {
+          out[gt_before + min(eq_before, need)] = 32 * (w + j) + b;
+          ++gt_before;
+        } else {
+          if (eq_before < need) out[gt_before + eq_before] = 32 * (w + j) + b;
+          ++eq_before;
+        }
+        g &= ~bit;
+        e &= ~bit;
+      }
+    }
+  }
+}
+
 // The output from an unordered candidate list (m keys and positions, all in [0, n); in global
 // memory when kGlobal): positions with key > t and key == t are marked in two bitmaps over [0, n)
 // (`bits`: 2 ceil(n / 32) words of shared memory); each thread then owns a run of words, and block
@@ -640,30 +683,19 @@ __device__ void emit_candidates(const std::uint32_t* ck, const std::int32_t* cp,
     atomicOr((key > t ? gt : eq) + (p >> 5), 1u << (p & 31));
   }
   __syncthreads();
-  const bool vec = kVer >= 5 && words % 4 == 0;  // then gt and eq are 16-byte aligned
-  int per = (words + kThreads - 1) / kThreads;
-  if (vec) per = (per + 3) / 4 * 4;
+  if constexpr (kVer >= 5) {
+    if (words % 4 == 0) return emit_runs_vec(gt, eq, words, need, out, sh);
+  }
+  const int per = (words + kThreads - 1) / kThreads;
   const int w0 = min(tid * per, words), w1 = min(w0 + per, words);
-  // Calls f(w, gt[w], eq[w]) for the thread's words in order.
-  auto each_word = [&](auto f) {
-    if (vec) {
-      for (int w = w0; w < w1; w += 4) {
-        const uint4 g = *reinterpret_cast<const uint4*>(gt + w),
-                    e = *reinterpret_cast<const uint4*>(eq + w);
-        f(w, g.x, e.x), f(w + 1, g.y, e.y), f(w + 2, g.z, e.z), f(w + 3, g.w, e.w);
-      }
-    } else {
-      for (int w = w0; w < w1; ++w) f(w, gt[w], eq[w]);
-    }
-  };
   int n_gt = 0, n_eq = 0;
-  each_word([&](int, std::uint32_t g, std::uint32_t e) { n_gt += __popc(g), n_eq += __popc(e); });
+  for (int w = w0; w < w1; ++w) n_gt += __popc(gt[w]), n_eq += __popc(eq[w]);
   int gt_before = 0, eq_before = 0;  // selected-or-not positions before the current one
   BlockScan(sh.scan).ExclusiveSum(n_gt, gt_before);
   __syncthreads();  // the scan's storage is reused
   BlockScan(sh.scan).ExclusiveSum(n_eq, eq_before);
-  each_word([&](int w, std::uint32_t g, std::uint32_t e) {
-    if (eq_before >= need) e = 0;  // ties past `need`: not taken
+  for (int w = w0; w < w1; ++w) {
+    std::uint32_t g = gt[w], e = eq_before < need ? eq[w] : 0u;  // ties past `need`: not taken
     while (g | e) {
       const int b = __ffs(g | e) - 1;
       const std::uint32_t bit = 1u << b;
@@ -677,7 +709,7 @@ __device__ void emit_candidates(const std::uint32_t* ck, const std::int32_t* cp,
       g &= ~bit;
       e &= ~bit;
     }
-  });
+  }
 }
 
 // Keys less `lo` (no key below it): the radix digits of the finish start at the highest bit in
