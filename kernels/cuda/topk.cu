@@ -34,11 +34,10 @@
 // chunks, one block per chunk; every block computes the row's T, gathers its chunk's candidates in
 // shared memory (v4; v3.2, COSTCURVE_TOPK_V3=1, appended them to the global list with one atomic
 // per warp and step), reserves their room in the row's global list with one atomic and copies them
-// there, then takes a ticket; the row's last
-// block finishes the row from the list (copied into shared memory when it fits, read from L2
-// otherwise) or runs the exact path alone when the list is short or overflowed. Scratch (Context
-// slot 2, grown once): per row, a list of max(n / 4, 5k) candidates (n of the longest row; 16 MB
-// for 64 rows of 128K).
+// there, then takes a ticket; the row's last block finishes the row from the list (copied into
+// shared memory when it fits, read from L2 otherwise) or runs the exact path alone when the list
+// is short or overflowed. Scratch (Context slot 2, grown once): per row, a list of max(n / 4, 5k)
+// candidates (n of the longest row; 16 MB for 64 rows of 128K).
 //
 // Each block asks L2 for the first two steps of its range right after issuing the sample's loads
 // (v3.2: before them), so that HBM streams while the sample is selected; with
@@ -504,20 +503,24 @@ __device__ int sample_rank(int n, int k, int cap, int stash_cap) {
 // spaced quads from the first to the last (positions outside the row count as NaN: key 0). A
 // function of the row's data alone. `samples`: kSamples words of shared memory. Ends with a
 // barrier after its last read of `samples` and `hist`.
-// With bulk_qe > bulk_qb, quads [bulk_qb, bulk_qe) are asked of L2 (bulk_prefetch) right after the
-// sample's loads are issued, so that these do not queue behind the stream; with pf_qe > pf_qb, the
-// first steps of [pf_qb, pf_qe) (prefetch), likewise (v4; v3 asked before the sample).
+// With pf_qe > pf_qb, L2 is asked for quads [pf_qb, pf_qe) right after the sample's loads are
+// issued, so that these do not queue behind the stream: the first two steps (prefetch), or the
+// whole range when `bulk` (bulk_prefetch).
 template <int kVer>
 __device__ std::uint32_t sample_threshold(const RowKeys& rk, int rank, int* hist,
-                                          std::uint32_t* samples, Shared& sh, int bulk_qb = 0,
-                                          int bulk_qe = 0, int pf_qb = 0, int pf_qe = 0) {
+                                          std::uint32_t* samples, Shared& sh, int pf_qb = 0,
+                                          int pf_qe = 0, bool bulk = false) {
   const int tid = threadIdx.x, nq = rk.quads();  // nq >= kMinSampled / 4 > kRuns * kRunQuads
   const long long run = tid / kRunQuads;
   const int q = static_cast<int>(run * (nq - kRunQuads) / (kRuns - 1)) + tid % kRunQuads;
   std::uint32_t key[4];
   rk.load(q, key);
-  if (bulk_qe > bulk_qb) rk.bulk_prefetch(bulk_qb, bulk_qe);
-  if (pf_qe > pf_qb) rk.prefetch(pf_qb, pf_qe);
+  if (pf_qe > pf_qb) {
+    if (bulk)
+      rk.bulk_prefetch(pf_qb, pf_qe);
+    else
+      rk.prefetch(pf_qb, pf_qe);
+  }
   *reinterpret_cast<uint4*>(samples + 4 * tid) = make_uint4(key[0], key[1], key[2], key[3]);
   std::uint32_t prefix = 0, mask = 0;
   int remaining = rank, count = 0;
@@ -754,11 +757,8 @@ __device__ void key_range(const Src& src, std::uint32_t& lo, std::uint32_t& hi, 
   lo = sh.lo, hi = sh.hi;
 }
 
-// Finishes a row of n from its c candidates (k <= c; every key of the row >= T among them): the
-// exact select over the candidates, then the ordered output. `smem` as for exact_row; the bitmaps
-// take its front, which must not overlap shared-memory candidates (smem_candidates).
-// `ph` (the phase diagnostic's stamps of this block, else null): thread 0 stamps the global timer
-// into ph[5] after the key range and ph[6] after the radix passes.
+// COSTCURVE_TOPK_PHASES's clock: thread 0 of the block writes the global timer (ns) into ph[i];
+// nothing when ph is null (the kernels timed for real).
 __device__ __forceinline__ unsigned long long global_ns() {
   unsigned long long t;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
@@ -769,6 +769,11 @@ __device__ __forceinline__ void stamp(unsigned long long* ph, int i) {
   if (ph && threadIdx.x == 0) ph[i] = global_ns();
 }
 
+// Finishes a row of n from its c candidates (k <= c; every key of the row >= T among them): the
+// exact select over the candidates, then the ordered output. `smem` as for exact_row; the bitmaps
+// take its front, which must not overlap shared-memory candidates (smem_candidates).
+// `ph` (the phase diagnostic's stamps of this block, else null): thread 0 stamps the global timer
+// into ph[5] after the key range and ph[6] after the radix passes.
 template <bool kGlobal, int kVer = 4>
 __device__ void finish_candidates(const std::uint32_t* ck, const std::int32_t* cp, int c, int n,
                                   int k, std::int32_t* out, std::uint32_t* smem, Shared& sh,
@@ -801,9 +806,8 @@ __device__ bool sampled_row(const RowKeys& rk, int rank, int cap, int k, std::in
                             std::uint32_t* smem, int stash_cap, Shared& sh) {
   if (threadIdx.x == 0) sh.ncand = 0;  // before sample_threshold's barriers
   if constexpr (kVer < 4) rk.prefetch(0, rk.quads());
-  const std::uint32_t t =
-      sample_threshold<kVer>(rk, rank, reinterpret_cast<int*>(smem), smem + kMaxBins, sh, 0, 0, 0,
-                             kVer >= 4 ? rk.quads() : 0);
+  const std::uint32_t t = sample_threshold<kVer>(
+      rk, rank, reinterpret_cast<int*>(smem), smem + kMaxBins, sh, 0, kVer >= 4 ? rk.quads() : 0);
   std::uint32_t* ck = smem + kMaxBins + stash_cap - 2 * cap;
   std::int32_t* cp = reinterpret_cast<std::int32_t*>(ck + cap);
   collect(rk, 0, rk.quads(), t, ck, cp, &sh.ncand, cap);
@@ -921,15 +925,15 @@ __global__ void __launch_bounds__(kThreads, 2)
   std::int32_t* cp = cand_pos + static_cast<long long>(row) * list_cap;
   const int qb = blockIdx.x * chunk_quads, qe = min(qb + chunk_quads, rk.quads());
   if (qb < qe) {  // ragged rows: the chunks past a shorter row's end only take their ticket
-    if (threadIdx.x == 0) sh.ncand = 0;  // before sample_threshold's barriers
-    if (!bulk && kVer < 4) rk.prefetch(qb, qe);
-    const std::uint32_t t = sample_threshold<kVer>(
-        rk, rank, reinterpret_cast<int*>(smem_dyn), smem_dyn + kMaxBins, sh, bulk ? qb : 0,
-        bulk ? qe : 0, !bulk && kVer >= 4 ? qb : 0, !bulk && kVer >= 4 ? qe : 0);
-    if constexpr (kPhases)
-      if (threadIdx.x == 0) ph[1] = global_ns();  // after sample_threshold's last barrier
-    if constexpr (kVer >=
-                  4) {  // the sample's shared memory is free: the block's list takes all of it
+    if (threadIdx.x == 0) sh.ncand = 0;    // before sample_threshold's barriers
+    const bool after = bulk || kVer >= 4;  // v3.2's plain prefetch went out before the sample
+    if (!after) rk.prefetch(qb, qe);
+    const std::uint32_t t =
+        sample_threshold<kVer>(rk, rank, reinterpret_cast<int*>(smem_dyn), smem_dyn + kMaxBins, sh,
+                               after ? qb : 0, after ? qe : 0, bulk);
+    stamp(ph, 1);  // after sample_threshold's last barrier
+    // v4: the sample's shared memory is free, and the block's list takes all of it.
+    if constexpr (kVer >= 4) {
       const int lcap = (kMaxBins + stash_cap) / 8 * 4;
       collect_local(rk, qb, qe, t, smem_dyn, lcap, ck, cp, fill + row, list_cap, sh);
     } else {
@@ -937,8 +941,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     }
   }
   const bool last = last_block(tickets + row, sh);
-  if constexpr (kPhases)
-    if (threadIdx.x == 0) ph[2] = global_ns();  // after last_block's barriers
+  stamp(ph, 2);  // after last_block's barriers
   if (!last) return;
   // Every other block of the row is past its last use of the row's counters: read the list's
   // length and leave both counters at zero for the next launch (no memset per call).
@@ -952,7 +955,7 @@ __global__ void __launch_bounds__(kThreads, 2)
                     stash_cap, smem_dyn, sh, ph);
   if constexpr (kPhases) {
     __syncthreads();
-    if (threadIdx.x == 0) ph[3] = global_ns();
+    stamp(ph, 3);
   }
 }
 
