@@ -6,8 +6,8 @@
 #
 #   COSTCURVE_GIT_SHA=<sha> TOTAL_S=500 sh tools/gpu-next.sh
 #
-# Steps: build and the top-k tests -> top-k v5's phase stamps -> A/B of v5 against v4 -> both
-# scenarios swept in full. (Earlier queues, with A/B and racecheck steps: git log.)
+# Steps: build (with line tables) and the top-k tests -> top-k v5's phase stamps -> A/B of v5
+# against v4 -> source-level profiles of the seesaw MQA kernel (dense, then sparse decode). (Earlier queues, with A/B and racecheck steps: git log.)
 set -u
 cd "$(dirname "$0")/.."
 o=${OUT:-/tmp/gpu-next}
@@ -37,22 +37,28 @@ step() {
   timeout -k 10 $((b + 15)) env OUT="$w/$name" BUDGET_S="$b" RESULTS_NAME=none "$@" \
     sh tools/gpu-run.sh $stages >>"$o/summary.txt" 2>&1
   echo "$name: exit $? at $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"
-  tar -C "$w" -czf "$o/steps.tgz.part" . && mv "$o/steps.tgz.part" "$o/steps.tgz"
+  tar -C "$w" --exclude='*.ncu-rep' -czf "$o/steps.tgz.part" . && mv "$o/steps.tgz.part" "$o/steps.tgz"
 }
 v32=deepseek-v3.2
+v31=deepseek-v3.1-terminus
 stages="build sass cudatest"
 floor=150 # the build (~50 s) and the tests (~45 s on 8 shards) are what later steps need
-step tests 220 TEST_FILTER='Cuda/CudaTopk.*' TEST_SHARDS=8
-# Top-k v5 (vector reads of bins and bitmaps, opt-in): where its time goes, then A/B against v4
-# on one card.
+# -lineinfo for the source-level profiles below (it adds line tables, not code).
+step tests 260 TEST_FILTER='Cuda/CudaTopk.*' TEST_SHARDS=8 CUDA_FLAGS=-lineinfo
+# Top-k v5 (vector reads of bins and bitmaps, the staged output; opt-in): where its time goes,
+# then A/B against v4 on one card.
 stages=sweep
 floor=0
-step phases-v5 200 COSTCURVE_TOPK_PHASES=1 COSTCURVE_TOPK_V5=1 SCENARIOS=$v32 \
+step phases-v5 220 COSTCURVE_TOPK_PHASES=1 COSTCURVE_TOPK_V5=1 SCENARIOS=$v32 \
   SWEEP_FILTER='topk/decode/' RESULTS_TAG=phases
 stages=ab
-step topk-v5 160 AB_SCENARIOS=$v32 AB_FILTER='topk/(decode|prefill)/L(16384|32768|65536|131072)/' \
+step topk-v5 130 AB_SCENARIOS=$v32 AB_FILTER='topk/(decode|prefill)/L(16384|32768|65536|131072)/' \
   AB_ENV=COSTCURVE_TOPK_V5=1
-# Both scenarios in full with what is left (~150 s).
-stages=sweep
-step sweep 0
+# Where the seesaw MQA kernel's time goes per line: dense decode at B=32, 16K (58% of the bf16
+# ceiling, the target 60%), then sparse decode at B=32, 128K (53% of copy bandwidth, target 70%).
+stages=profile
+step profile-dense 60 PROFILE_KERNELS=mqa_seesaw PROFILE_SCENARIO=$v31 PROFILE_SOURCE=1 \
+  PROFILE_FILTER='dense_decode/decode/L16384/B32/'
+step profile-sparse 0 PROFILE_KERNELS=mqa_seesaw PROFILE_SCENARIO=$v32 PROFILE_SOURCE=1 \
+  PROFILE_FILTER='sparse_decode/decode/L131072/B32/sq2/k2048/bf16'
 echo "total $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"

@@ -25,6 +25,9 @@
 # PROFILE_FILTER selects (default: top-k decode at B=32, 128K) of PROFILE_SCENARIO (default
 # deepseek-v3.2); clocks as the benchmark leaves them (--clock-control none). Each run of the
 # stage adds logs/ncu-N.txt (the details page) and ncu-N.ncu-rep (for the Nsight Compute GUI).
+# PROFILE_SOURCE=1 adds Nsight Compute's source counters (stall samples and memory transactions per
+# line; build with CUDA_FLAGS=-lineinfo for CUDA lines) and exports that page as
+# logs/ncu-N-source.csv.gz. CUDA_FLAGS (default empty) goes to CMAKE_CUDA_FLAGS at the build.
 # BACKEND (default cuda) lets the stages run on a CPU, to check this script.
 # BUDGET_S (default 560): the sweeps stop cleanly before the run has taken this many seconds; a
 # sweep cut short resumes next time from results/$RESULTS_NAME/, where the partial results of an
@@ -66,6 +69,7 @@ if has build; then
   [ -d .deps/cli11 ] && cli11="-DCLI11_DIR=$PWD/.deps/cli11/usr/share/cmake/CLI11"
   # shellcheck disable=SC2086
   cmake -S . -B $bin $gen -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a $cli11 \
+    -DCMAKE_CUDA_FLAGS="${CUDA_FLAGS:-}" \
     >"$out/logs/configure.log" 2>&1 || { tail -30 "$out/logs/configure.log"; exit 1; }
   cmake --build $bin -j "$(nproc)" >"$out/logs/build.log" 2>&1 || {
     grep -E "error|Error" "$out/logs/build.log" | head -30
@@ -214,13 +218,20 @@ if has profile; then
   elif [ "$t" -le 30 ]; then
     say "profile: no time left"
   else
+    srcsec=""
+    [ "${PROFILE_SOURCE:-0}" = 1 ] && srcsec="--section SourceCounters --import-source yes"
+    # shellcheck disable=SC2086
     timeout -k 10 "$t" "$ncu" --clock-control none --kernel-name "regex:${PROFILE_KERNELS:-topk}" \
-      --launch-skip "${PROFILE_SKIP:-3}" --launch-count "${PROFILE_COUNT:-1}" --section SpeedOfLight \
+      --launch-skip "${PROFILE_SKIP:-3}" --launch-count "${PROFILE_COUNT:-1}" $srcsec --section SpeedOfLight \
       --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section WarpStateStats \
       --section LaunchStats --section Occupancy --section SchedulerStats -f -o "$out/ncu-$n" \
       ./$bin/costcurve sweep "scenarios/$ps.json" --backend "$backend" --filter "$pf" \
       --out "$out/logs/profile-$n.json" >"$out/logs/ncu-$n.log" 2>&1 && st=done || st="exit $?"
     "$ncu" --import "$out/ncu-$n.ncu-rep" --page details >"$out/logs/ncu-$n.txt" 2>&1 || true
+    if [ -n "$srcsec" ]; then
+      "$ncu" --import "$out/ncu-$n.ncu-rep" --page source --csv --print-source cuda,sass 2>&1 |
+        gzip >"$out/logs/ncu-$n-source.csv.gz" || true
+    fi
     say "profile $pf ($ps): $st; $(grep -cE '^  [A-Za-z_].*\(' "$out/logs/ncu-$n.txt" 2>/dev/null || echo 0) kernels in logs/ncu-$n.txt"
     grep -E "^  [A-Za-z_].*\(|Duration|Memory Throughput|DRAM Throughput|Compute \(SM\) Throughput|Registers Per|Achieved Occupancy" \
       "$out/logs/ncu-$n.txt" 2>/dev/null | head -40 | tee -a "$summary" || true
