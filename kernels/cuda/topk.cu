@@ -430,6 +430,36 @@ __device__ void pad_short_row(int n, int k, std::int32_t* out) {
   for (int j = threadIdx.x; j < k; j += kThreads) out[j] = j < n ? j : -1;
 }
 
+// v5 stages a row's k outputs in shared memory, then copies them out in order: in the output loops
+// each thread writes the outputs of its own part of the row, so one store of a warp touches up to
+// a sector a lane (H100 profile: 83K of the kernel's 96K excess global sectors; NOTES.md, topk v5).
+// The stage starts at out's offset within 16 bytes past a 16-byte aligned base, so that stage[j]
+// and out[j] line up and store_staged() can copy with 16-byte accesses: it needs skew + k words.
+// Where they do not fit (large k), the outputs go straight to global memory as in v4. The callers
+// branch rather than select between the stage and `out`, so that the compiler knows the stage is
+// shared memory: its 32-bit addresses keep the output loops within 64 registers (a generic
+// pointer spilled; nvcc 13.0).
+__device__ __forceinline__ int out_skew(const std::int32_t* out) {
+  return static_cast<int>(reinterpret_cast<std::uintptr_t>(out) >> 2 & 3);
+}
+
+__device__ __forceinline__ bool stage_fits(const std::int32_t* out, int k, long long words) {
+  return out_skew(out) + static_cast<long long>(k) <= words;
+}
+
+// Copies the k staged outputs to `out`: up to three ints to reach a 16-byte boundary, int4s, then
+// the last up to three. Every thread calls it (it starts with a barrier: other threads staged).
+__device__ void store_staged(const std::int32_t* stage, std::int32_t* out, int k) {
+  __syncthreads();
+  const int tid = threadIdx.x, head = min(k, (4 - out_skew(out)) & 3), quads = (k - head) / 4;
+  if (tid < head) out[tid] = stage[tid];
+  const int4* s4 = reinterpret_cast<const int4*>(stage + head);
+  int4* o4 = reinterpret_cast<int4*>(out + head);
+  for (int i = tid; i < quads; i += kThreads) o4[i] = s4[i];
+  const int j = head + 4 * quads + tid;
+  if (j < k) out[j] = stage[j];
+}
+
 // The exact path for one row (n > k) by one block. `smem`: a histogram of kMaxBins ints, then a
 // stash of stash_cap keys. A row that fits in the stash is read once into it; a longer one is read
 // by pass 1, pass 2 (which compacts pass 1's bucket into the stash when it fits, so that pass 3
@@ -454,6 +484,18 @@ __device__ void exact_row(const RowKeys& rk, int k, std::int32_t* out, std::uint
   if (fits) {  // the row's keys are in shared memory
     const SmemKeys sk{stash, rk.n, rk.off};
     select_passes<kVer>(sk, 21, prefix, mask, remaining, count, hist, sh);
+    if constexpr (kVer >= 5) {
+      // emit() reads the keys (4 nq words of the stash) only: the histogram, free after the
+      // passes, or else the stash past the keys can stage.
+      std::uint32_t* room = smem;
+      long long words = kMaxBins;
+      if (!stage_fits(out, k, words)) room = stash + 4 * nq, words = stash_cap - 4LL * nq;
+      if (stage_fits(out, k, words)) {
+        std::int32_t* stage = reinterpret_cast<std::int32_t*>(room) + out_skew(out);
+        emit(sk, prefix, remaining, k, stage, sh);
+        return store_staged(stage, out, k);
+      }
+    }
     return emit(sk, prefix, remaining, k, out, sh);
   }
   const bool compact = count <= stash_cap;  // pass 1's bucket fits: keep its keys
@@ -470,6 +512,13 @@ __device__ void exact_row(const RowKeys& rk, int k, std::int32_t* out, std::uint
     select_passes<kVer>(SmemKeys{stash, sh.ncand, 0}, 10, prefix, mask, remaining, count, hist, sh);
   else
     select_passes<kVer>(rk, 10, prefix, mask, remaining, count, hist, sh);
+  if constexpr (kVer >= 5) {  // emit() reads the row from global memory: all of smem can stage
+    if (stage_fits(out, k, kMaxBins + static_cast<long long>(stash_cap))) {
+      std::int32_t* stage = reinterpret_cast<std::int32_t*>(smem) + out_skew(out);
+      emit(rk, prefix, remaining, k, stage, sh);
+      return store_staged(stage, out, k);
+    }
+  }
   emit(rk, prefix, remaining, k, out, sh);
 }
 
@@ -770,14 +819,15 @@ __device__ __forceinline__ void stamp(unsigned long long* ph, int i) {
 }
 
 // Finishes a row of n from its c candidates (k <= c; every key of the row >= T among them): the
-// exact select over the candidates, then the ordered output. `smem` as for exact_row; the bitmaps
-// take its front, which must not overlap shared-memory candidates (smem_candidates).
+// exact select over the candidates, then the ordered output. `smem` as for exact_row (kMaxBins +
+// stash_cap words); the bitmaps take its front, which must not overlap shared-memory candidates
+// (smem_candidates).
 // `ph` (the phase diagnostic's stamps of this block, else null): thread 0 stamps the global timer
 // into ph[5] after the key range and ph[6] after the radix passes.
 template <bool kGlobal, int kVer = 4>
 __device__ void finish_candidates(const std::uint32_t* ck, const std::int32_t* cp, int c, int n,
-                                  int k, std::int32_t* out, std::uint32_t* smem, Shared& sh,
-                                  unsigned long long* ph = nullptr) {
+                                  int k, std::int32_t* out, std::uint32_t* smem, int stash_cap,
+                                  Shared& sh, unsigned long long* ph = nullptr) {
   using Src = std::conditional_t<kGlobal, ListKeys, SmemKeys>;
   Src src;
   if constexpr (kGlobal)
@@ -793,6 +843,17 @@ __device__ void finish_candidates(const std::uint32_t* ck, const std::int32_t* c
   select_passes<kVer>(Above<Src>{src, lo}, top, prefix, mask, remaining, count,
                       reinterpret_cast<int*>(smem), sh);
   stamp(ph, 6);
+  if constexpr (kVer >= 5) {
+    // The stage follows the bitmaps (the histogram is free after the passes). It may overlap
+    // shared-memory candidates: emit_candidates reads them only before the barrier that precedes
+    // its first output.
+    const int front = ((n + 31) / 32 * 2 + 3) / 4 * 4;
+    if (stage_fits(out, k, kMaxBins + static_cast<long long>(stash_cap) - front)) {
+      std::int32_t* stage = reinterpret_cast<std::int32_t*>(smem + front) + out_skew(out);
+      emit_candidates<kGlobal, kVer>(ck, cp, c, n, lo + prefix, remaining, stage, smem, sh);
+      return store_staged(stage, out, k);
+    }
+  }
   emit_candidates<kGlobal, kVer>(ck, cp, c, n, lo + prefix, remaining, out, smem, sh);
 }
 
@@ -814,7 +875,7 @@ __device__ bool sampled_row(const RowKeys& rk, int rank, int cap, int k, std::in
   __syncthreads();
   const int c = sh.ncand;  // exact_row rewrites it after its first barrier
   if (c < k || c > cap) return false;
-  finish_candidates<false, kVer>(ck, cp, c, rk.n, k, out, smem, sh);
+  finish_candidates<false, kVer>(ck, cp, c, rk.n, k, out, smem, stash_cap, sh);
   return true;
 }
 
@@ -869,7 +930,8 @@ __device__ void wide_finish(const float* logits, std::int32_t* indices,
   const int c = sh.listed;
   if (c < k || c > list_cap) return exact_row<kVer>(rk, k, out, smem_dyn, stash_cap, sh);
   const int cands = smem_candidates(rk.n, stash_cap);
-  if (c > cands) return finish_candidates<true, kVer>(ck, cp, c, rk.n, k, out, smem_dyn, sh);
+  if (c > cands)
+    return finish_candidates<true, kVer>(ck, cp, c, rk.n, k, out, smem_dyn, stash_cap, sh);
   // Into shared memory: one read of the list through L2, then the passes run there.
   std::uint32_t* sk = smem_dyn + kMaxBins + stash_cap - 2 * cands;
   std::int32_t* sp = reinterpret_cast<std::int32_t*>(sk + cands);
@@ -882,7 +944,7 @@ __device__ void wide_finish(const float* logits, std::int32_t* indices,
     sk[i] = __ldcg(ck + i), sp[i] = __ldcg(cp + i);
   __syncthreads();
   stamp(ph, 4);
-  finish_candidates<false, kVer>(sk, sp, c, rk.n, k, out, smem_dyn, sh, ph);
+  finish_candidates<false, kVer>(sk, sp, c, rk.n, k, out, smem_dyn, stash_cap, sh, ph);
 }
 
 // Block (c, row) computes the row's T and appends the candidates of chunk c to the row's list
@@ -988,8 +1050,8 @@ std::size_t align16(std::size_t bytes) {
 
 // Which version runs: 4 by default; COSTCURVE_TOPK_V3=1, v3.2's per-warp global appends and its
 // prefetch before the sample, for A/B against v4; COSTCURVE_TOPK_V5=1 (opt-in until measured),
-// v4 with the radix passes' bins and the output's bitmap words read as 16-byte vectors (NOTES.md,
-// topk v4 and v5).
+// v4 with the radix passes' bins and the output's bitmap words read as 16-byte vectors and the
+// output staged in shared memory for coalesced stores (NOTES.md, topk v4 and v5).
 int topk_version() {
   return env_flag("COSTCURVE_TOPK_V3") ? 3 : env_flag("COSTCURVE_TOPK_V5") ? 5 : 4;
 }
