@@ -31,7 +31,7 @@ constexpr std::int32_t kPoison = std::numeric_limits<std::int32_t>::min();
 // Each test draws its inputs from g, freshly seeded; a failure names the seed
 // (COSTCURVE_SEED reproduces it). Each runs with the default kernels, with the bulk prefetch
 // (COSTCURVE_TOPK_BULK_PREFETCH=1), with v3.2's appends (COSTCURVE_TOPK_V3=1) and with v5's
-// vector reads of bins and bitmaps (COSTCURVE_TOPK_V5=1).
+// vector reads of bins and bitmaps and its output staged in shared memory (COSTCURVE_TOPK_V5=1).
 enum class Variant { standard, bulk_prefetch, v3, v5 };
 
 class CudaTopk : public ::testing::TestWithParam<Variant> {
@@ -344,6 +344,25 @@ TEST_P(CudaTopk, RowsJustAboveK) {
     const Batch many = batch(rows, {k - 4 + rows}, k - 3 + rows);  // rows of k - 3 ... k - 4 + rows
     expect_reference(*be, many, k, logits(many, quantised));
   }
+}
+
+// v5 stages each row's output in free shared memory and writes it straight to global memory where
+// k does not fit; the other tests' k fit everywhere they run. Rows that fit in shared memory (few
+// rows of at most 16K: the one-block kernel, its stash as long as the longest row) stage in the
+// histogram's 2048 words (k = 2047 at a 16-byte aligned output), else in the stash past the row's
+// keys (the shorter rows), else nowhere (the longest rows); k = 2047 and 3001 put the rows'
+// outputs at every 4-byte alignment. Rows of 400K (the multi-block kernel on an H100, whose
+// finish has 3.8K words past the bitmaps): k = 2048 stages, k = 5000 does not.
+TEST_P(CudaTopk, OutputsPastTheSharedStage) {
+  CUDA_TOPK_OR_SKIP(be);
+  std::uniform_real_distribution<float> u(-50, 50);
+  auto quantised = [&](auto, auto) { return std::round(u(g) * 64) / 64; };
+  const Batch short_rows = batch(1, {16000, 15000, 9000, 6001, 4100, 3003}, 16003);
+  const auto x = logits(short_rows, quantised);
+  for (int k : {2047, 3001, 4095}) expect_reference(*be, short_rows, k, x);
+  const Batch long_rows = batch(2, {400000}, 400001);
+  const auto y = logits(long_rows, [&](auto, auto) { return u(g); });
+  for (int k : {2048, 5000}) expect_reference(*be, long_rows, k, y);
 }
 
 // Prefill-shaped: 2 x SMs + 5 causal rows of ~64K at every alignment (capacity 1 mod 4), one block
