@@ -59,6 +59,9 @@ step topk-v5 130 AB_SCENARIOS=$v32 AB_FILTER='topk/(decode|prefill)/L(16384|3276
 stages=profile
 step profile-dense 60 PROFILE_KERNELS=mqa_seesaw PROFILE_SCENARIO=$v31 PROFILE_SOURCE=1 \
   PROFILE_FILTER='dense_decode/decode/L16384/B32/'
-step profile-sparse 0 PROFILE_KERNELS=mqa_seesaw PROFILE_SCENARIO=$v32 PROFILE_SOURCE=1 \
+step profile-sparse 40 PROFILE_KERNELS=mqa_seesaw PROFILE_SCENARIO=$v32 PROFILE_SOURCE=1 \
   PROFILE_FILTER='sparse_decode/decode/L131072/B32/sq2/k2048/bf16'
+# The seesaw over an fp8 cache (opt-in; measured 2% slower than the one-tile kernel): why.
+step profile-fp8 0 PROFILE_KERNELS=mqa_seesaw PROFILE_SCENARIO=$v32 PROFILE_SOURCE=1 \
+  PROFILE_FILTER='sparse_decode/decode/L131072/B32/sq2/k2048/fp8' COSTCURVE_MQA_SEESAW_FP8=1
 echo "total $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"
