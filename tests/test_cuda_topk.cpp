@@ -30,16 +30,16 @@ constexpr std::int32_t kPoison = std::numeric_limits<std::int32_t>::min();
 
 // Each test draws its inputs from g, freshly seeded; a failure names the seed
 // (COSTCURVE_SEED reproduces it). Each runs with the default kernels, with the bulk prefetch
-// (COSTCURVE_TOPK_BULK_PREFETCH=1), with v3.2's appends (COSTCURVE_TOPK_V3=1) and with v5's
-// vector reads of bins and bitmaps and its output staged in shared memory (COSTCURVE_TOPK_V5=1).
-enum class Variant { standard, bulk_prefetch, v3, v5 };
+// (COSTCURVE_TOPK_BULK_PREFETCH=1), with v3.2's appends (COSTCURVE_TOPK_V3=1) and with v4, before
+// v5's vector reads and staged output (COSTCURVE_TOPK_V4=1).
+enum class Variant { standard, bulk_prefetch, v3, v4 };
 
 class CudaTopk : public ::testing::TestWithParam<Variant> {
 protected:
   const test::ScopedEnv bulk_{"COSTCURVE_TOPK_BULK_PREFETCH",
                               GetParam() == Variant::bulk_prefetch ? "1" : "0"};
   const test::ScopedEnv v3_{"COSTCURVE_TOPK_V3", GetParam() == Variant::v3 ? "1" : "0"};
-  const test::ScopedEnv v5_{"COSTCURVE_TOPK_V5", GetParam() == Variant::v5 ? "1" : "0"};
+  const test::ScopedEnv v4_{"COSTCURVE_TOPK_V4", GetParam() == Variant::v4 ? "1" : "0"};
   const std::uint64_t seed_ = test::fresh_seed();
   ::testing::ScopedTrace trace_{__FILE__, __LINE__, "seed " + std::to_string(seed_)};
   std::mt19937_64 g{seed_};
@@ -394,12 +394,12 @@ TEST_P(CudaTopk, DecodeShapedBatch) {
 
 INSTANTIATE_TEST_SUITE_P(Cuda, CudaTopk,
                          ::testing::Values(Variant::standard, Variant::bulk_prefetch, Variant::v3,
-                                           Variant::v5),
+                                           Variant::v4),
                          [](const ::testing::TestParamInfo<Variant>& i) {
                            switch (i.param) {
                              case Variant::bulk_prefetch: return "bulk_prefetch";
                              case Variant::v3: return "v3";
-                             case Variant::v5: return "v5";
+                             case Variant::v4: return "v4";
                              default: return "default_prefetch";
                            }
                          });

@@ -32,12 +32,12 @@
 // idle, each block reading its 512 KB row alone). Two counters per row, which each row's last block
 // leaves at zero (a memset clears them only in fresh scratch); one kernel: each row is split in
 // chunks, one block per chunk; every block computes the row's T, gathers its chunk's candidates in
-// shared memory (v4; v3.2, COSTCURVE_TOPK_V3=1, appended them to the global list with one atomic
-// per warp and step), reserves their room in the row's global list with one atomic and copies them
-// there, then takes a ticket; the row's last block finishes the row from the list (copied into
-// shared memory when it fits, read from L2 otherwise) or runs the exact path alone when the list
-// is short or overflowed. Scratch (Context slot 2, grown once): per row, a list of max(n / 4, 5k)
-// candidates (n of the longest row; 16 MB for 64 rows of 128K).
+// shared memory (v4 and v5; v3.2, COSTCURVE_TOPK_V3=1, appended them to the global list with one
+// atomic per warp and step), reserves their room in the row's global list with one atomic and
+// copies them there, then takes a ticket; the row's last block finishes the row from the list
+// (copied into shared memory when it fits, read from L2 otherwise) or runs the exact path alone
+// when the list is short or overflowed. Scratch (Context slot 2, grown once): per row, a list of
+// max(n / 4, 5k) candidates (n of the longest row; 16 MB for 64 rows of 128K).
 //
 // Each block asks L2 for the first two steps of its range right after issuing the sample's loads
 // (v3.2: before them), so that HBM streams while the sample is selected; with
@@ -1048,12 +1048,12 @@ std::size_t align16(std::size_t bytes) {
   return (bytes + 15) / 16 * 16;
 }
 
-// Which version runs: 4 by default; COSTCURVE_TOPK_V3=1, v3.2's per-warp global appends and its
-// prefetch before the sample, for A/B against v4; COSTCURVE_TOPK_V5=1 (opt-in until measured),
-// v4 with the radix passes' bins and the output's bitmap words read as 16-byte vectors and the
-// output staged in shared memory for coalesced stores (NOTES.md, topk v4 and v5).
+// Which version runs: 5 by default (v4 with the radix passes' bins and the output's bitmap words
+// read as 16-byte vectors and the output staged in shared memory for coalesced stores; an H100 took
+// 5.8% off decode B=32 at 128K, NOTES.md, topk v5); COSTCURVE_TOPK_V4=1 for v4 and
+// COSTCURVE_TOPK_V3=1 for v3.2's per-warp global appends, for A/B.
 int topk_version() {
-  return env_flag("COSTCURVE_TOPK_V3") ? 3 : env_flag("COSTCURVE_TOPK_V5") ? 5 : 4;
+  return env_flag("COSTCURVE_TOPK_V3") ? 3 : env_flag("COSTCURVE_TOPK_V4") ? 4 : 5;
 }
 
 // Calls f(integral_constant<int, v>) for version v (3, 4 or 5): one kernel instantiation each.
