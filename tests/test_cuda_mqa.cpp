@@ -2,11 +2,12 @@
 // bf16 or fp8 cache), on each Hopper kernel: the warp-specialised seesaw kernel (mqa_seesaw.cu, the
 // default for a bf16 cache; for fp8 caches opt-in, COSTCURVE_MQA_SEESAW_FP8=1) and the one-tile
 // kernel (mqa_wgmma.cu, COSTCURVE_MQA_SEESAW=0; the default for fp8 caches), and the seesaw kernel
-// with its opt-in L2 prefetch of later tiles (COSTCURVE_MQA_L2_PREFETCH=1). Shapes: key counts that
-// are no multiple of the 64-key tile nor of the seesaw's pair of tiles (an odd last tile), ragged
-// batches, head counts below a block's 64 rows, key ranges split across blocks (few sequences) and
-// not (many), and sparse lists whose entries are -1 or past the query's position. Outputs are
-// poisoned before each run; skips without a GPU.
+// with its opt-in L2 prefetch of later tiles (COSTCURVE_MQA_L2_PREFETCH=1) or with warpgroup 1's
+// P0 V0_R moved before its softmax (COSTCURVE_MQA_SEESAW_EARLY=1, the prefetch as by default).
+// Shapes: key counts that are no multiple of the 64-key tile nor of the seesaw's pair of tiles (an
+// odd last tile), ragged batches, head counts below a block's 64 rows, key ranges split across
+// blocks (few sequences) and not (many), and sparse lists whose entries are -1 or past the query's
+// position. Outputs are poisoned before each run; skips without a GPU.
 #include <gtest/gtest.h>
 
 #include "harness/problem.hpp"
@@ -46,7 +47,8 @@ std::vector<MqaCase> cases() {
   };
 }
 
-enum class Kernel { wgmma, seesaw, prefetch };  // prefetch: both kernels ask L2 for later tiles
+// prefetch: both kernels ask L2 for later tiles; early: the seesaw's early release of stage 0
+enum class Kernel { wgmma, seesaw, prefetch, early };
 
 class CudaMqaTest : public ::testing::TestWithParam<std::tuple<Kernel, MqaCase>> {};
 
@@ -55,7 +57,10 @@ TEST_P(CudaMqaTest, DeepSeekShapeMatchesFloat64Reference) {
   COSTCURVE_BACKEND_OR_SKIP(be, "cuda");
   test::ScopedEnv seesaw("COSTCURVE_MQA_SEESAW", kernel == Kernel::wgmma ? "0" : "1");
   test::ScopedEnv seesaw_fp8("COSTCURVE_MQA_SEESAW_FP8", kernel == Kernel::wgmma ? "0" : "1");
-  test::ScopedEnv prefetch("COSTCURVE_MQA_L2_PREFETCH", kernel == Kernel::prefetch ? "1" : "0");
+  test::ScopedEnv prefetch("COSTCURVE_MQA_L2_PREFETCH", kernel == Kernel::prefetch ? "1"
+                                                        : kernel == Kernel::early  ? ""
+                                                                                   : "0");
+  test::ScopedEnv early("COSTCURVE_MQA_SEESAW_EARLY", kernel == Kernel::early ? "1" : "0");
   ProblemSpec s;
   s.op = tc.op;
   s.batch = tc.batch;
@@ -67,15 +72,16 @@ TEST_P(CudaMqaTest, DeepSeekShapeMatchesFloat64Reference) {
 
 std::string case_name(const ::testing::TestParamInfo<std::tuple<Kernel, MqaCase>>& p) {
   const Kernel k = std::get<0>(p.param);
-  return std::string(k == Kernel::wgmma    ? "wgmma_"
-                     : k == Kernel::seesaw ? "seesaw_"
-                                           : "prefetch_") +
+  return std::string(k == Kernel::wgmma      ? "wgmma_"
+                     : k == Kernel::seesaw   ? "seesaw_"
+                     : k == Kernel::prefetch ? "prefetch_"
+                                             : "early_") +
          std::get<1>(p.param).name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Cuda, CudaMqaTest,
                          ::testing::Combine(::testing::Values(Kernel::wgmma, Kernel::seesaw,
-                                                              Kernel::prefetch),
+                                                              Kernel::prefetch, Kernel::early),
                                             ::testing::ValuesIn(cases())),
                          case_name);
 

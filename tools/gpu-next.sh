@@ -6,8 +6,8 @@
 #
 #   COSTCURVE_GIT_SHA=<sha> TOTAL_S=500 sh tools/gpu-next.sh
 #
-# Steps: build (with line tables) and the top-k tests -> top-k v5's phase stamps -> A/B of v5
-# against v4 -> source-level profiles of the seesaw MQA kernel (dense, then sparse decode). (Earlier queues, with A/B and racecheck steps: git log.)
+# Steps: build and the MQA and top-k tests -> A/B of the seesaw's early release against the default
+# order -> both scenarios swept in full. (Earlier queues, with A/B and racecheck steps: git log.)
 set -u
 cd "$(dirname "$0")/.."
 o=${OUT:-/tmp/gpu-next}
@@ -42,26 +42,21 @@ step() {
 v32=deepseek-v3.2
 v31=deepseek-v3.1-terminus
 stages="build sass cudatest"
-floor=150 # the build (~50 s) and the tests (~45 s on 8 shards) are what later steps need
-# -lineinfo for the source-level profiles below (it adds line tables, not code).
-step tests 260 TEST_FILTER='Cuda/CudaTopk.*' TEST_SHARDS=8 CUDA_FLAGS=-lineinfo
-# Top-k v5 (vector reads of bins and bitmaps, the staged output; opt-in): where its time goes,
-# then A/B against v4 on one card.
-stages=sweep
-floor=0
-step phases-v5 220 COSTCURVE_TOPK_PHASES=1 COSTCURVE_TOPK_V5=1 SCENARIOS=$v32 \
-  SWEEP_FILTER='topk/decode/' RESULTS_TAG=phases
+floor=150 # the build (~100 s) and the tests (~45 s on 8 shards) are what later steps need
+step tests 260 TEST_FILTER='Cuda/CudaMqaTest.*:Cuda/CudaTopk.*' TEST_SHARDS=8
+# The seesaw's early release of stage 0 (v5.4, opt-in) against the default order, on one card.
 stages=ab
-step topk-v5 130 AB_SCENARIOS=$v32 AB_FILTER='topk/(decode|prefill)/L(16384|32768|65536|131072)/' \
-  AB_ENV=COSTCURVE_TOPK_V5=1
-# Where the seesaw MQA kernel's time goes per line: dense decode at B=32, 16K (58% of the bf16
-# ceiling, the target 60%), then sparse decode at B=32, 128K (53% of copy bandwidth, target 70%).
-stages=profile
-step profile-dense 60 PROFILE_KERNELS=mqa_seesaw PROFILE_SCENARIO=$v31 PROFILE_SOURCE=1 \
-  PROFILE_FILTER='dense_decode/decode/L16384/B32/'
-step profile-sparse 40 PROFILE_KERNELS=mqa_seesaw PROFILE_SCENARIO=$v32 PROFILE_SOURCE=1 \
-  PROFILE_FILTER='sparse_decode/decode/L131072/B32/sq2/k2048/bf16'
-# The seesaw over an fp8 cache (opt-in; measured 2% slower than the one-tile kernel): why.
-step profile-fp8 0 PROFILE_KERNELS=mqa_seesaw PROFILE_SCENARIO=$v32 PROFILE_SOURCE=1 \
-  PROFILE_FILTER='sparse_decode/decode/L131072/B32/sq2/k2048/fp8' COSTCURVE_MQA_SEESAW_FP8=1
+step mqa-early 170 AB_SCENARIOS="$v31 $v32" \
+  AB_FILTER='(dense|sparse)_decode/decode/L(16384|131072)/B32/|sparse_prefill/prefill/L131072/' \
+  AB_ENV=COSTCURVE_MQA_SEESAW_EARLY=1
+# Both scenarios in full (top-k v5 is the default now), with the early release where the A/B above
+# found it faster at some point and slower at none (the results record it in kernel_env).
+early=0
+if grep -qE '^\| improved \| .*(_decode|sparse_prefill)/' "$o/summary.txt" &&
+  ! grep -qE '^\| (REGRESSION|slower)' "$o/summary.txt"; then
+  early=1
+fi
+echo "sweep with COSTCURVE_MQA_SEESAW_EARLY=$early" | tee -a "$o/summary.txt"
+stages=sweep
+step sweep 0 COSTCURVE_MQA_SEESAW_EARLY=$early
 echo "total $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"

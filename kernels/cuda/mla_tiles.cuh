@@ -50,8 +50,9 @@ struct Params {
 };
 
 // The warp-specialised kernel (mqa_seesaw.cu), on the same grid and splits as mqa_wgmma_kernel;
-// `fp8`: an fp8 e4m3 cache with per-token scales, widened by the producer (not yet measured).
-void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8);
+// `fp8`: an fp8 e4m3 cache with per-token scales, widened by the producer; `early`: warpgroup 1's
+// P0 V0_R before its softmax, so that stage 0 frees up mid-pair (opt-in, NOTES.md attention v5.4).
+void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool early);
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define COSTCURVE_WGMMA 1

@@ -162,7 +162,15 @@ __device__ __forceinline__ void scale_o(float (&o)[128], const float (&f)[2]) {
 }
 #endif  // COSTCURVE_WGMMA
 
-template <bool kFp8>
+// kEarly (v5.4, opt-in COSTCURVE_MQA_SEESAW_EARLY=1): warpgroup 1 multiplies P0 V0_R as soon as it
+// has P0, under its own softmax, O_R = (O_R a0 + P0 V0_R) a1 + P1 V1_R, instead of last; the
+// producer fills the groups in the order they are then released (stage 0's three, then stage 1's
+// rope block, dims 0-255 and 256-511) and warpgroup 1's S1 takes stage 1's column blocks in that
+// order. Why: in the default order stage 0's dims 256-511 free up only when the pair ends, and the
+// producer, which fills the groups in a fixed order, queues the next pair's later groups behind
+// them; an H100 profile (NOTES.md, attention v5.4) has the consumers waiting on column blocks in
+// compute_s for a third of their stall samples at sparse decode, the load latency once a pair.
+template <bool kFp8, bool kEarly>
 __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_constant__ Params p) {
 #ifdef COSTCURVE_WGMMA
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -199,7 +207,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
     // block filled in a stage also waits for their plain arrivals after writing its positions.
     for (int st = 0; st < 2; ++st)
       for (int cb = 0; cb < kColBlocks; ++cb)
-        sm90::mbar_init(full(st, cb), cb == (st == 0 ? 0 : 4) ? 256 : 128);
+        sm90::mbar_init(full(st, cb), cb == (st == 0 ? 0 : kEarly ? 8 : 4) ? 256 : 128);
     for (int i = 0; i < kEmptyBars; ++i) sm90::mbar_init(bars + 8 * (kFullBars + i), 256);
     sm90::mbar_init(qfull, 128);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
@@ -250,11 +258,14 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
         kp1[i] = key_pos(kb + (2 * pr + 1) * kKeys + row0 + 16 * i);
       }
       // Groups in the order they are released: stage 0's dims 0-255 (after warpgroup 0's P0 V),
-      // stage 1's dims 256-511, then the rest.
+      // stage 1's dims 256-511, then the rest; with kEarly stage 0's three groups, then stage 1's
+      // rope block, dims 0-255 and 256-511. A stage's first group also writes its positions.
+      constexpr int kStages = kEarly ? 0b111000 : 0b110010;
+      constexpr int kGroups = kEarly ? 0b010010100100 : 0b001010010100;
 #pragma unroll 1
       for (int o = 0; o < 6; ++o) {
-        const int st = (0b110010 >> o) & 1, grp = (0b001010010100 >> (2 * o)) & 3;
-        const bool first = o < 2;
+        const int st = (kStages >> o) & 1, grp = (kGroups >> (2 * o)) & 3;
+        const bool first = kEarly ? (o == 0 || o == 3) : o < 2;
         const int cb0 = 4 * grp, ncb = grp == 2 ? 1 : 4;
         unsigned char* stage = sm + (1 + st) * kTileBytes;
         int k[4];
@@ -385,6 +396,65 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(1, 0));
+    } else if constexpr (kEarly) {
+      compute_s<8>(s, sQ, sK[1], full(1, 0), parity);
+      sm90::mbar_arrive(empty(1, 0));  // S1 was this warpgroup's only use of stage 1's dims 0-255
+      sm90::mbar_arrive(empty(0, 0));  // stage 0's dims 0-255: never read here
+      mask_and_max(s, sPos + kKeys, t, p.scale_log2, mx);
+      bar_sync(kBarM0);
+      fence_async_smem();  // stage 0's dims 256-511 landed before warpgroup 0's S0 read them
+      std::uint32_t p0[4][4];
+      get_frags(sK[0] + 8 * kBlockBytes, p0, ctid);
+      sm90::mbar_arrive(empty(0, 2));  // the rope block: S0 and P0 are done with
+      float a0[2], a1[2];
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const float m0 = sM0[ra + 8 * i];
+        const float m_new = fmaxf(m0, mx[i]);
+        base[i] = m_new == -INFINITY ? 0.0f : m_new;
+        a1[i] = exp2f(m0 - base[i]);
+        a0[i] = sA0[ra + 8 * i];
+        m[i] = m_new;
+      }
+      // P0 V0_R (P0 is relative to m0) runs under this warpgroup's softmax; the operands' fences
+      // after the wait keep o and P0's registers from being reused while it reads them.
+      scale_o(o, a0);
+      wgmma_fence();
+#pragma unroll
+      for (int kc = 0; kc < 4; ++kc)
+        wgmma_m64n256k16_rs_tb(o, p0[kc],
+                               desc_sw128(sK[0] + 4 * kBlockBytes + kc * 2048, kBlockBytes));
+      wgmma_commit();
+      exponentiate(s, base, rs);
+      l[0] = l[0] * a0[0] * a1[0] + rs[0];
+      l[1] = l[1] * a0[1] * a1[1] + rs[1];
+      pack_p(s, pa);
+      put_frags(sK[1] + 8 * kBlockBytes, pa, ctid);  // P1 over stage 1's rope block
+      if (t == 0) {
+        sM1[ra] = m[0];
+        sM1[ra + 8] = m[1];
+        sA1[ra] = a1[0];
+        sA1[ra + 8] = a1[1];
+      }
+      if (p.sync_p1)
+        bar_sync(kBarP1);
+      else
+        bar_arrive(kBarP1);
+      sm90::mbar_arrive(empty(1, 2));
+      wgmma_wait0();
+      sm90::fence_operands(o);
+      sm90::fence_operands(p0);
+      sm90::mbar_arrive(empty(0, 1));  // stage 0's dims 256-511, mid-pair
+      scale_o(o, a1);
+      wgmma_fence();
+#pragma unroll
+      for (int kc = 0; kc < 4; ++kc)
+        wgmma_m64n256k16_rs_tb(o, pa[kc],
+                               desc_sw128(sK[1] + 4 * kBlockBytes + kc * 2048, kBlockBytes));
+      wgmma_commit();
+      wgmma_wait0();
+      sm90::fence_operands(o);
+      sm90::mbar_arrive(empty(1, 1));
     } else {
       compute_s<4>(s, sQ, sK[1], full(1, 0), parity);
       sm90::mbar_arrive(empty(1, 0));  // S1 was this warpgroup's only use of stage 1's dims 0-255
@@ -479,17 +549,17 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
 
 }  // namespace
 
-void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8) {
+void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool early) {
   static const bool configured = [] {
-    for (auto* k : {mqa_seesaw_kernel<false>, mqa_seesaw_kernel<true>})
+    for (auto* k : {mqa_seesaw_kernel<false, false>, mqa_seesaw_kernel<true, false>,
+                    mqa_seesaw_kernel<false, true>, mqa_seesaw_kernel<true, true>})
       CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
     return true;
   }();
   (void)configured;
-  if (fp8)
-    mqa_seesaw_kernel<true><<<grid, kThreads, kSmem, ctx.stream()>>>(p);
-  else
-    mqa_seesaw_kernel<false><<<grid, kThreads, kSmem, ctx.stream()>>>(p);
+  auto* k = fp8 ? (early ? mqa_seesaw_kernel<true, true> : mqa_seesaw_kernel<true, false>)
+                : (early ? mqa_seesaw_kernel<false, true> : mqa_seesaw_kernel<false, false>);
+  k<<<grid, kThreads, kSmem, ctx.stream()>>>(p);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -48,6 +48,14 @@ __device__ __forceinline__ void fence_operands(float (&r)[N]) {
 #pragma unroll
   for (int i = 0; i < N; ++i) asm volatile("" : "+f"(r[i])::"memory");
 }
+// The same for register A fragments that an asynchronous wgmma may still be reading.
+template <int N, int M>
+__device__ __forceinline__ void fence_operands(std::uint32_t (&r)[N][M]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i)
+#pragma unroll
+    for (int j = 0; j < M; ++j) asm volatile("" : "+r"(r[i][j])::"memory");
+}
 
 // Orders this thread's generic-proxy shared-memory writes (plain stores, cp.async) before the
 // async-proxy reads of wgmma and TMA that a following barrier releases.
