@@ -396,67 +396,8 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(1, 0));
-    } else if constexpr (kEarly) {
-      compute_s<8>(s, sQ, sK[1], full(1, 0), parity);
-      sm90::mbar_arrive(empty(1, 0));  // S1 was this warpgroup's only use of stage 1's dims 0-255
-      sm90::mbar_arrive(empty(0, 0));  // stage 0's dims 0-255: never read here
-      mask_and_max(s, sPos + kKeys, t, p.scale_log2, mx);
-      bar_sync(kBarM0);
-      fence_async_smem();  // stage 0's dims 256-511 landed before warpgroup 0's S0 read them
-      std::uint32_t p0[4][4];
-      get_frags(sK[0] + 8 * kBlockBytes, p0, ctid);
-      sm90::mbar_arrive(empty(0, 2));  // the rope block: S0 and P0 are done with
-      float a0[2], a1[2];
-#pragma unroll
-      for (int i = 0; i < 2; ++i) {
-        const float m0 = sM0[ra + 8 * i];
-        const float m_new = fmaxf(m0, mx[i]);
-        base[i] = m_new == -INFINITY ? 0.0f : m_new;
-        a1[i] = exp2f(m0 - base[i]);
-        a0[i] = sA0[ra + 8 * i];
-        m[i] = m_new;
-      }
-      // P0 V0_R (P0 is relative to m0) runs under this warpgroup's softmax; the operands' fences
-      // after the wait keep o and P0's registers from being reused while it reads them.
-      scale_o(o, a0);
-      wgmma_fence();
-#pragma unroll
-      for (int kc = 0; kc < 4; ++kc)
-        wgmma_m64n256k16_rs_tb(o, p0[kc],
-                               desc_sw128(sK[0] + 4 * kBlockBytes + kc * 2048, kBlockBytes));
-      wgmma_commit();
-      exponentiate(s, base, rs);
-      l[0] = l[0] * a0[0] * a1[0] + rs[0];
-      l[1] = l[1] * a0[1] * a1[1] + rs[1];
-      pack_p(s, pa);
-      put_frags(sK[1] + 8 * kBlockBytes, pa, ctid);  // P1 over stage 1's rope block
-      if (t == 0) {
-        sM1[ra] = m[0];
-        sM1[ra + 8] = m[1];
-        sA1[ra] = a1[0];
-        sA1[ra + 8] = a1[1];
-      }
-      if (p.sync_p1)
-        bar_sync(kBarP1);
-      else
-        bar_arrive(kBarP1);
-      sm90::mbar_arrive(empty(1, 2));
-      wgmma_wait0();
-      sm90::fence_operands(o);
-      sm90::fence_operands(p0);
-      sm90::mbar_arrive(empty(0, 1));  // stage 0's dims 256-511, mid-pair
-      scale_o(o, a1);
-      wgmma_fence();
-#pragma unroll
-      for (int kc = 0; kc < 4; ++kc)
-        wgmma_m64n256k16_rs_tb(o, pa[kc],
-                               desc_sw128(sK[1] + 4 * kBlockBytes + kc * 2048, kBlockBytes));
-      wgmma_commit();
-      wgmma_wait0();
-      sm90::fence_operands(o);
-      sm90::mbar_arrive(empty(1, 1));
     } else {
-      compute_s<4>(s, sQ, sK[1], full(1, 0), parity);
+      compute_s<kEarly ? 8 : 4>(s, sQ, sK[1], full(1, 0), parity);
       sm90::mbar_arrive(empty(1, 0));  // S1 was this warpgroup's only use of stage 1's dims 0-255
       sm90::mbar_arrive(empty(0, 0));  // stage 0's dims 0-255: never read here
       mask_and_max(s, sPos + kKeys, t, p.scale_log2, mx);
@@ -466,15 +407,28 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       std::uint32_t p0[4][4];
       get_frags(sK[0] + 8 * kBlockBytes, p0, ctid);
       sm90::mbar_arrive(empty(0, 2));  // the rope block: S0 and P0 are done with
-      float a0a1[2], a1[2];
+      float a0[2], a1[2], a0a1[2];
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
         const float m0 = sM0[ra + 8 * i];
         const float m_new = fmaxf(m0, mx[i]);
         base[i] = m_new == -INFINITY ? 0.0f : m_new;
         a1[i] = exp2f(m0 - base[i]);
-        a0a1[i] = sA0[ra + 8 * i] * a1[i];
+        a0[i] = sA0[ra + 8 * i];
+        a0a1[i] = a0[i] * a1[i];
         m[i] = m_new;
+      }
+      if constexpr (kEarly) {
+        // O_R = (O_R a0 + P0 V0_R) a1 + P1 V1_R: P0 V0_R (P0 relative to m0) runs under this
+        // warpgroup's softmax; the operands' fences after its wait keep o's and P0's registers
+        // from being reused while it reads them.
+        scale_o(o, a0);
+        wgmma_fence();
+#pragma unroll
+        for (int kc = 0; kc < 4; ++kc)
+          wgmma_m64n256k16_rs_tb(o, p0[kc],
+                                 desc_sw128(sK[0] + 4 * kBlockBytes + kc * 2048, kBlockBytes));
+        wgmma_commit();
       }
       exponentiate(s, base, rs);
       l[0] = l[0] * a0a1[0] + rs[0];
@@ -492,7 +446,15 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       else
         bar_arrive(kBarP1);
       sm90::mbar_arrive(empty(1, 2));
-      scale_o(o, a0a1);
+      if constexpr (kEarly) {
+        wgmma_wait0();
+        sm90::fence_operands(o);
+        sm90::fence_operands(p0);
+        sm90::mbar_arrive(empty(0, 1));  // stage 0's dims 256-511, mid-pair
+        scale_o(o, a1);
+      } else {
+        scale_o(o, a0a1);
+      }
       wgmma_fence();
 #pragma unroll
       for (int kc = 0; kc < 4; ++kc)
@@ -502,16 +464,18 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(1, 1));
-      scale_frags(p0, a1);  // P0 is relative to m0
-      wgmma_fence();
+      if constexpr (!kEarly) {
+        scale_frags(p0, a1);  // P0 is relative to m0
+        wgmma_fence();
 #pragma unroll
-      for (int kc = 0; kc < 4; ++kc)
-        wgmma_m64n256k16_rs_tb(o, p0[kc],
-                               desc_sw128(sK[0] + 4 * kBlockBytes + kc * 2048, kBlockBytes));
-      wgmma_commit();
-      wgmma_wait0();
-      sm90::fence_operands(o);
-      sm90::mbar_arrive(empty(0, 1));
+        for (int kc = 0; kc < 4; ++kc)
+          wgmma_m64n256k16_rs_tb(o, p0[kc],
+                                 desc_sw128(sK[0] + 4 * kBlockBytes + kc * 2048, kBlockBytes));
+        wgmma_commit();
+        wgmma_wait0();
+        sm90::fence_operands(o);
+        sm90::mbar_arrive(empty(0, 1));
+      }
     }
   }
 
