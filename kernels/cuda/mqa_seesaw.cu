@@ -160,6 +160,17 @@ __device__ __forceinline__ void scale_o(float (&o)[128], const float (&f)[2]) {
 #pragma unroll
   for (int i = 0; i < 128; ++i) o[i] *= f[(i >> 1) & 1];
 }
+
+// Issues O += P V for one half of O (v: the stage's first column block of that half) and commits
+// it; the caller waits.
+__device__ __forceinline__ void issue_pv(float (&o)[128], const std::uint32_t (&pa)[4][4],
+                                         const unsigned char* v) {
+  wgmma_fence();
+#pragma unroll
+  for (int kc = 0; kc < 4; ++kc)
+    wgmma_m64n256k16_rs_tb(o, pa[kc], desc_sw128(v + kc * 2048, kBlockBytes));
+  wgmma_commit();
+}
 #endif  // COSTCURVE_WGMMA
 
 // kEarly (v5.4, opt-in COSTCURVE_MQA_SEESAW_EARLY=1): warpgroup 1 multiplies P0 V0_R as soon as it
@@ -364,11 +375,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       }
       bar_arrive(kBarM0);
       scale_o(o, a0);
-      wgmma_fence();
-#pragma unroll
-      for (int kc = 0; kc < 4; ++kc)
-        wgmma_m64n256k16_rs_tb(o, pa[kc], desc_sw128(sK[0] + kc * 2048, kBlockBytes));
-      wgmma_commit();
+      issue_pv(o, pa, sK[0]);
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(0, 0));  // stage 0's dims 0-255: only this warpgroup reads them
@@ -388,11 +395,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       scale_o(o, a1);
       l[0] *= a1[0];
       l[1] *= a1[1];
-      wgmma_fence();
-#pragma unroll
-      for (int kc = 0; kc < 4; ++kc)
-        wgmma_m64n256k16_rs_tb(o, pa[kc], desc_sw128(sK[1] + kc * 2048, kBlockBytes));
-      wgmma_commit();
+      issue_pv(o, pa, sK[1]);
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(1, 0));
@@ -423,12 +426,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
         // warpgroup's softmax; the operands' fences after its wait keep o's and P0's registers
         // from being reused while it reads them.
         scale_o(o, a0);
-        wgmma_fence();
-#pragma unroll
-        for (int kc = 0; kc < 4; ++kc)
-          wgmma_m64n256k16_rs_tb(o, p0[kc],
-                                 desc_sw128(sK[0] + 4 * kBlockBytes + kc * 2048, kBlockBytes));
-        wgmma_commit();
+        issue_pv(o, p0, sK[0] + 4 * kBlockBytes);
       }
       exponentiate(s, base, rs);
       l[0] = l[0] * a0a1[0] + rs[0];
@@ -455,23 +453,13 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       } else {
         scale_o(o, a0a1);
       }
-      wgmma_fence();
-#pragma unroll
-      for (int kc = 0; kc < 4; ++kc)
-        wgmma_m64n256k16_rs_tb(o, pa[kc],
-                               desc_sw128(sK[1] + 4 * kBlockBytes + kc * 2048, kBlockBytes));
-      wgmma_commit();
+      issue_pv(o, pa, sK[1] + 4 * kBlockBytes);
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(1, 1));
       if constexpr (!kEarly) {
         scale_frags(p0, a1);  // P0 is relative to m0
-        wgmma_fence();
-#pragma unroll
-        for (int kc = 0; kc < 4; ++kc)
-          wgmma_m64n256k16_rs_tb(o, p0[kc],
-                                 desc_sw128(sK[0] + 4 * kBlockBytes + kc * 2048, kBlockBytes));
-        wgmma_commit();
+        issue_pv(o, p0, sK[0] + 4 * kBlockBytes);
         wgmma_wait0();
         sm90::fence_operands(o);
         sm90::mbar_arrive(empty(0, 1));
