@@ -58,5 +58,6 @@ if grep -qE '^\| improved \| .*(_decode|sparse_prefill)/' "$o/summary.txt" &&
 fi
 echo "sweep with COSTCURVE_MQA_SEESAW_EARLY=$early" | tee -a "$o/summary.txt"
 stages=sweep
-step sweep 0 COSTCURVE_MQA_SEESAW_EARLY=$early
+# V3.2 first: its top-k and DSA-step points are what changed most.
+step sweep 0 COSTCURVE_MQA_SEESAW_EARLY=$early SCENARIOS="$v32 $v31"
 echo "total $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"
