@@ -8,8 +8,7 @@
 #
 # Give the device call's limit ~60 s more than TOTAL_S (the last step's grace and packing).
 #
-# Steps: build and the MQA and top-k tests -> A/B of the seesaw's early release against the default
-# order -> both scenarios swept in full. (Earlier queues, with A/B and racecheck steps: git log.)
+# Steps: build and the MQA and top-k tests -> both scenarios swept in full. (Earlier queues, with A/B and racecheck steps: git log.)
 set -u
 cd "$(dirname "$0")/.."
 o=${OUT:-/tmp/gpu-next}
@@ -47,20 +46,8 @@ stages="build sass cudatest"
 floor=150 # the build (~100 s) and the tests (~45 s on 8 shards) are what later steps need
 step tests 140 TEST_FILTER='Cuda/CudaMqaTest.*:Cuda/CudaTopk.*' TEST_SHARDS=8
 floor=0 # later steps get only what is left: a floor kept from the tests ran the call past its limit
-# The seesaw's early release of stage 0 (v5.4, opt-in) against the default order, on one card.
-stages=ab
-step mqa-early 60 AB_SCENARIOS="$v31 $v32" \
-  AB_FILTER='dense_decode/decode/L(16384|131072)/B32/|sparse_decode/decode/L131072/B32/.*bf16|sparse_prefill/prefill/L131072/' \
-  AB_ENV=COSTCURVE_MQA_SEESAW_EARLY=1
-# Both scenarios in full (top-k v5 is the default now), with the early release where the A/B above
-# found it faster at some point and slower at none (the results record it in kernel_env).
-early=0
-if grep -qE '^\| improved \| .*(_decode|sparse_prefill)/' "$o/summary.txt" &&
-  ! grep -qE '^\| (REGRESSION|slower)' "$o/summary.txt"; then
-  early=1
-fi
-echo "sweep with COSTCURVE_MQA_SEESAW_EARLY=$early" | tee -a "$o/summary.txt"
+# Both scenarios in full, V3.2 first (top-k v5 is the default since 9f56573 and has not been swept
+# in full yet).
 stages=sweep
-# V3.2 first: its top-k and DSA-step points are what changed most.
-step sweep 0 COSTCURVE_MQA_SEESAW_EARLY=$early SCENARIOS="$v32 $v31"
+step sweep 0 SCENARIOS="$v32 $v31"
 echo "total $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"
