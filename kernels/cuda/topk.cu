@@ -672,7 +672,7 @@ __device__ __forceinline__ T list_load(const T* p) {
 // emit_candidates' ordered output in v5 (words a multiple of four, so that both bitmaps are 16-byte
 // aligned): each thread takes a multiple of four words and reads them as 16-byte vectors, where
 // v4's runs of consecutive words a thread put eight lanes on a bank (H100 profile: NOTES.md, topk
-// v5). Kept apart from v4's loop, which has run on a GPU, until v5 has too.
+// v5). A function of its own while v4's loop stays selectable for A/B (COSTCURVE_TOPK_V4=1).
 __device__ void emit_runs_vec(const std::uint32_t* gt, const std::uint32_t* eq, int words, int need,
                               std::int32_t* out, Shared& sh) {
   const int tid = threadIdx.x, per = (words + 4 * kThreads - 1) / (4 * kThreads) * 4;
