@@ -52,7 +52,9 @@ def main():
             continue
         if r[0] == "Line No":
             header = r
-            col = {name: i for i, name in enumerate(r) if name not in col_seen(r, i)}
+            col = {}
+            for i, name in enumerate(r):
+                col.setdefault(name, i)  # two columns are named "Source" (CUDA, SASS): the first
             continue
         if header is None or not keep or r[0] == "":
             continue  # SASS rows: the CUDA line above them carries their sums
@@ -72,11 +74,6 @@ def main():
         why = ", ".join(f"{n[6:]} {v / max(e[0], 1) * 100:.0f}%" for n, v in top if v > 0)
         print(f"{e[0] / total * 100:5.1f}%  {why:34.34s} {e[3]:10.0f} {e[4]:10.0f}  "
               f"{f}:{ln}  {e[1][:90]}")
-
-
-def col_seen(header, i):
-    # Two columns are named "Source" (CUDA and SASS); keep the first of any repeated name.
-    return set(header[:i])
 
 
 if __name__ == "__main__":
