@@ -77,4 +77,7 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (OSError, EOFError, csv.Error, UnicodeDecodeError) as e:
+        sys.exit(f"ncu_lines.py: cannot read the source page: {e}")
