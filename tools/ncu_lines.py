@@ -66,6 +66,8 @@ def main():
         for name, i in col.items():
             if name.startswith("stall_") and not name.endswith("(Not Issued)"):
                 e[2][name] = e[2].get(name, 0.0) + num(r[i])
+    if not lines:
+        sys.exit(f"ncu_lines.py: {a.csv} holds no source lines (not `ncu --page source --csv`?)")
     total = sum(e[0] for e in lines.values()) or 1.0
     print(f"Total stall samples: {total:.0f}")
     print(" share  top stall reasons                  excess-shm  excess-gl  line  source")
