@@ -33,6 +33,10 @@ struct Params {
   int top_k;
   const std::int32_t* seq_lens;
   int s_q;
+  // Diagnostic, outputs wrong on purpose, only for tools/probe (COSTCURVE_MQA_DIAG): the seesaw
+  // kernel with a part switched off, 0 none, 1 "resident", 2 "nomma" (mqa_seesaw.cu, kDiag). Here,
+  // in the padding after s_q, so that no other field moves and the kernels' code stays as it was.
+  int diag;
   long cap;
   int heads;
   float scale_log2;
@@ -52,6 +56,7 @@ struct Params {
 // The warp-specialised kernel (mqa_seesaw.cu), on the same grid and splits as mqa_wgmma_kernel;
 // `fp8`: an fp8 e4m3 cache with per-token scales, widened by the producer; `early`: warpgroup 1's
 // P0 V0_R before its softmax, so that stage 0 frees up mid-pair (opt-in, NOTES.md attention v5.4).
+// p.diag != 0 runs a diagnostic variant instead (bf16, not early: the caller checks).
 void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool early);
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)

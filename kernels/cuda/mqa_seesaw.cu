@@ -65,7 +65,8 @@ __device__ __forceinline__ void wait_block(std::uint32_t bar, std::uint32_t pari
 }
 
 // S = Q K^T over the column blocks in the order given (the order the producer fills them).
-template <int kFirst>
+// kMma false (the "nomma" diagnostic): every wait, fence and commit, no MMA; S stays zero.
+template <int kFirst, bool kMma = true>
 __device__ __forceinline__ void compute_s(float (&s)[32], const unsigned char* sQ,
                                           const unsigned char* sK, std::uint32_t full0,
                                           std::uint32_t parity) {
@@ -76,10 +77,12 @@ __device__ __forceinline__ void compute_s(float (&s)[32], const unsigned char* s
   for (int i = 0; i < kColBlocks; ++i) {
     const int cb = (kFirst + i) % kColBlocks;
     wait_block(full0 + 8 * cb, parity);
+    if constexpr (kMma) {
 #pragma unroll
-    for (int ks = 0; ks < 4; ++ks)
-      wgmma_m64n64k16_ss(s, desc_sw128(sQ + cb * kBlockBytes + ks * 32, 16),
-                         desc_sw128(sK + cb * kBlockBytes + ks * 32, 16));
+      for (int ks = 0; ks < 4; ++ks)
+        wgmma_m64n64k16_ss(s, desc_sw128(sQ + cb * kBlockBytes + ks * 32, 16),
+                           desc_sw128(sK + cb * kBlockBytes + ks * 32, 16));
+    }
   }
   wgmma_commit();
   wgmma_wait0();
@@ -162,13 +165,16 @@ __device__ __forceinline__ void scale_o(float (&o)[128], const float (&f)[2]) {
 }
 
 // Issues O += P V for one half of O (v: the stage's first column block of that half) and commits
-// it; the caller waits.
+// it; the caller waits. kMma false: the fence and the commit alone, as in compute_s.
+template <bool kMma = true>
 __device__ __forceinline__ void issue_pv(float (&o)[128], const std::uint32_t (&pa)[4][4],
                                          const unsigned char* v) {
   wgmma_fence();
+  if constexpr (kMma) {
 #pragma unroll
-  for (int kc = 0; kc < 4; ++kc)
-    wgmma_m64n256k16_rs_tb(o, pa[kc], desc_sw128(v + kc * 2048, kBlockBytes));
+    for (int kc = 0; kc < 4; ++kc)
+      wgmma_m64n256k16_rs_tb(o, pa[kc], desc_sw128(v + kc * 2048, kBlockBytes));
+  }
   wgmma_commit();
 }
 #endif  // COSTCURVE_WGMMA
@@ -181,7 +187,13 @@ __device__ __forceinline__ void issue_pv(float (&o)[128], const std::uint32_t (&
 // producer, which fills the groups in a fixed order, queues the next pair's later groups behind
 // them; an H100 profile (NOTES.md, attention v5.4) has the consumers waiting on column blocks in
 // compute_s for a third of their stall samples at sparse decode, the load latency once a pair.
-template <bool kFp8, bool kEarly>
+//
+// kDiag (bf16, not kEarly; COSTCURVE_MQA_DIAG, for tools/probe.cpp; outputs wrong on purpose): the
+// kernel with a part switched off, to tell what a pair's time goes to. 1, "resident": keys are
+// copied for the first pair only; later pairs arrive on the full barriers at once, so the consumers
+// never wait on memory after it (the tensor work and the consumers' own chain). 2, "nomma": no
+// wgmma at all (the loads and the synchronisation).
+template <bool kFp8, bool kEarly, int kDiag = 0>
 __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_constant__ Params p) {
 #ifdef COSTCURVE_WGMMA
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -258,9 +270,11 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       // The pair after this one, into L2, one row a thread: its copies into shared memory start
       // when this pair's stages free up, and then wait on L2 rather than on HBM (gathered rows,
       // for sparse attention, are a random walk through the cache).
-      if (p.l2_prefetch && pr + 1 < pairs) {
-        const int k = key_pos(kb + 2 * (pr + 1) * kKeys + pt);
-        if (k >= 0) prefetch_l2(kvb + static_cast<long>(k) * kRowBytes, kRowBytes);
+      if constexpr (kDiag != 1) {
+        if (p.l2_prefetch && pr + 1 < pairs) {
+          const int k = key_pos(kb + 2 * (pr + 1) * kKeys + pt);
+          if (k >= 0) prefetch_l2(kvb + static_cast<long>(k) * kRowBytes, kRowBytes);
+        }
       }
       int kp0[4], kp1[4];
 #pragma unroll
@@ -316,6 +330,13 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
           if (first && pt < kKeys) sPos[st * kKeys + pt] = key_pos(kb + (2 * pr + st) * kKeys + pt);
 #pragma unroll 1
           for (int cb = cb0; cb < cb0 + ncb; ++cb) {
+            if constexpr (kDiag == 1) {
+              if (pr > 0) {  // the block keeps pair 0's keys: complete it at once
+                sm90::mbar_arrive(full(st, cb));
+                if (first && cb == cb0) sm90::mbar_arrive(full(st, cb));  // positions written
+                continue;
+              }
+            }
 #pragma unroll
             for (int i = 0; i < 4; ++i) {
               const unsigned char* src =
@@ -352,7 +373,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
     float s[32], mx[2], base[2], rs[2];
     std::uint32_t pa[4][4];
     if (wg == 0) {
-      compute_s<0>(s, sQ, sK[0], full(0, 0), parity);
+      compute_s<0, kDiag != 2>(s, sQ, sK[0], full(0, 0), parity);
       mask_and_max(s, sPos, t, p.scale_log2, mx);
       float a0[2];
 #pragma unroll
@@ -375,7 +396,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       }
       bar_arrive(kBarM0);
       scale_o(o, a0);
-      issue_pv(o, pa, sK[0]);
+      issue_pv<kDiag != 2>(o, pa, sK[0]);
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(0, 0));  // stage 0's dims 0-255: only this warpgroup reads them
@@ -395,12 +416,12 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       scale_o(o, a1);
       l[0] *= a1[0];
       l[1] *= a1[1];
-      issue_pv(o, pa, sK[1]);
+      issue_pv<kDiag != 2>(o, pa, sK[1]);
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(1, 0));
     } else {
-      compute_s<kEarly ? 8 : 4>(s, sQ, sK[1], full(1, 0), parity);
+      compute_s<kEarly ? 8 : 4, kDiag != 2>(s, sQ, sK[1], full(1, 0), parity);
       sm90::mbar_arrive(empty(1, 0));  // S1 was this warpgroup's only use of stage 1's dims 0-255
       sm90::mbar_arrive(empty(0, 0));  // stage 0's dims 0-255: never read here
       mask_and_max(s, sPos + kKeys, t, p.scale_log2, mx);
@@ -426,7 +447,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
         // warpgroup's softmax; the operands' fences after its wait keep o's and P0's registers
         // from being reused while it reads them.
         scale_o(o, a0);
-        issue_pv(o, p0, sK[0] + 4 * kBlockBytes);
+        issue_pv<kDiag != 2>(o, p0, sK[0] + 4 * kBlockBytes);
       }
       exponentiate(s, base, rs);
       l[0] = l[0] * a0a1[0] + rs[0];
@@ -453,13 +474,13 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       } else {
         scale_o(o, a0a1);
       }
-      issue_pv(o, pa, sK[1] + 4 * kBlockBytes);
+      issue_pv<kDiag != 2>(o, pa, sK[1] + 4 * kBlockBytes);
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(1, 1));
       if constexpr (!kEarly) {
         scale_frags(p0, a1);  // P0 is relative to m0
-        issue_pv(o, p0, sK[0] + 4 * kBlockBytes);
+        issue_pv<kDiag != 2>(o, p0, sK[0] + 4 * kBlockBytes);
         wgmma_wait0();
         sm90::fence_operands(o);
         sm90::mbar_arrive(empty(0, 1));
@@ -504,13 +525,17 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
 void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool early) {
   static const bool configured = [] {
     for (auto* k : {mqa_seesaw_kernel<false, false>, mqa_seesaw_kernel<true, false>,
-                    mqa_seesaw_kernel<false, true>, mqa_seesaw_kernel<true, true>})
+                    mqa_seesaw_kernel<false, true>, mqa_seesaw_kernel<true, true>,
+                    mqa_seesaw_kernel<false, false, 1>, mqa_seesaw_kernel<false, false, 2>})
       CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
     return true;
   }();
   (void)configured;
   auto* k = fp8 ? (early ? mqa_seesaw_kernel<true, true> : mqa_seesaw_kernel<true, false>)
                 : (early ? mqa_seesaw_kernel<false, true> : mqa_seesaw_kernel<false, false>);
+  // Diagnostics exist for a bf16 cache without early only: mqa_wgmma refuses the rest.
+  if (p.diag == 1) k = mqa_seesaw_kernel<false, false, 1>;
+  if (p.diag == 2) k = mqa_seesaw_kernel<false, false, 2>;
   k<<<grid, kThreads, kSmem, ctx.stream()>>>(p);
   CUDA_CHECK_LAUNCH();
 }
