@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "kernels/cuda/context.cuh"
 #include "kernels/cuda/mla_tiles.cuh"
@@ -287,6 +288,17 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(const Params p) 
 #endif
 }
 
+// COSTCURVE_MQA_DIAG as Params::diag.
+int seesaw_diag() {
+  const char* v = std::getenv("COSTCURVE_MQA_DIAG");
+  if (!v || !*v) return 0;
+  const std::string_view d(v);
+  if (d == "resident") return 1;
+  if (d == "nomma") return 2;
+  throw OpError("cuda MQA attention: COSTCURVE_MQA_DIAG=" + std::string(d) +
+                ": expected resident, nomma or empty (unset)");
+}
+
 int kernel_ptx_version() {
   static const int v = [] {
     cudaFuncAttributes a{};
@@ -358,6 +370,13 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
       prefetch_env && *prefetch_env ? env_flag("COSTCURVE_MQA_L2_PREFETCH") : gathered_bf16;
   p.l2_prefetch = prefetch ? 1 : 0;
   p.sync_p1 = env_flag("COSTCURVE_MQA_SEESAW_SYNC_P1") ? 1 : 0;
+  // A diagnostic must not quietly time some other kernel than the one it takes apart.
+  const bool early = env_flag("COSTCURVE_MQA_SEESAW_EARLY");
+  p.diag = seesaw_diag();
+  if (p.diag != 0 && (fp8 || !seesaw || early))
+    throw OpError(
+        "cuda MQA attention: COSTCURVE_MQA_DIAG applies only to the bf16 seesaw kernel (not to an "
+        "fp8 cache, COSTCURVE_MQA_SEESAW=0 or COSTCURVE_MQA_SEESAW_EARLY=1)");
   const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, seesaw ? 2 * kKeys : kKeys,
                                          seesaw ? 2 : 4, merge_cost);
   const long splits = ks.splits, split_keys = ks.split_keys;
@@ -370,7 +389,7 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   const dim3 grid(static_cast<unsigned>((s.heads + kRows - 1) / kRows), static_cast<unsigned>(rows),
                   static_cast<unsigned>(splits));
   if (seesaw) {
-    launch_mqa_seesaw(ctx, p, grid, fp8, env_flag("COSTCURVE_MQA_SEESAW_EARLY"));
+    launch_mqa_seesaw(ctx, p, grid, fp8, early);
   } else if (fp8) {
     mqa_wgmma_kernel<true><<<grid, kThreads, kSmem, ctx.stream()>>>(p);
     CUDA_CHECK_LAUNCH();
