@@ -10,6 +10,10 @@
 // position. Outputs are poisoned before each run; skips without a GPU.
 #include <gtest/gtest.h>
 
+#include <regex>
+#include <string>
+#include <utility>
+
 #include "harness/problem.hpp"
 #include "tests/test_util.hpp"
 #include "tests/validate_twice.hpp"
@@ -84,6 +88,57 @@ INSTANTIATE_TEST_SUITE_P(Cuda, CudaMqaTest,
                                                               Kernel::prefetch, Kernel::early),
                                             ::testing::ValuesIn(cases())),
                          case_name);
+
+// COSTCURVE_MQA_DIAG, the seesaw kernel's diagnostics (tools/probe.cpp): an unknown value, or a
+// diagnostic where another kernel would run, is an OpError rather than a timing of some other
+// kernel; "resident" and "nomma" run, with wrong outputs on purpose, and leave the default as it
+// was. Hopper only: elsewhere no wgmma kernel runs and nothing reads the variable.
+TEST(CudaMqaDiag, SelectsTheDiagnosticsOrRefuses) {
+  COSTCURVE_BACKEND_OR_SKIP(be, "cuda");
+  const std::string device = be->info().device;
+  if (!std::regex_search(device, std::regex("\\bG?H(100|200|800|20)\\b")))
+    GTEST_SKIP() << device << " is no Hopper GPU";
+  test::ScopedEnv seesaw("COSTCURVE_MQA_SEESAW", "1");
+  test::ScopedEnv early("COSTCURVE_MQA_SEESAW_EARLY", "0");
+  ProblemSpec s;
+  s.op = Op::dense_decode;
+  s.batch = Batch::uniform(64, 1, 1000);  // 128 blocks, one split of four pairs each
+  s.dtype = DType::bf16;
+  auto p = make_problem(s, *be);
+  const std::uint64_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  p->setup(seed);
+  const auto error_of = [&] {
+    try {
+      p->run();
+      be->synchronize();
+    } catch (const OpError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  {
+    test::ScopedEnv diag("COSTCURVE_MQA_DIAG", "bogus");
+    EXPECT_NE(error_of().find("COSTCURVE_MQA_DIAG=bogus: expected resident, nomma"),
+              std::string::npos);
+  }
+  for (const auto& [var, value] :
+       {std::pair{"COSTCURVE_MQA_SEESAW_EARLY", "1"}, std::pair{"COSTCURVE_MQA_SEESAW", "0"}}) {
+    test::ScopedEnv diag("COSTCURVE_MQA_DIAG", "resident");
+    test::ScopedEnv other(var, value);
+    EXPECT_NE(error_of().find("applies only to the bf16 seesaw kernel"), std::string::npos) << var;
+  }
+  for (const char* d : {"resident", "nomma"}) {
+    test::ScopedEnv diag("COSTCURVE_MQA_DIAG", d);
+    p->poison();
+    ASSERT_EQ(error_of(), "") << d;
+    EXPECT_FALSE(p->validate(0.5).pass) << d << ": its outputs should be wrong";
+  }
+  p->poison();
+  ASSERT_EQ(error_of(), "");
+  const Validation v = p->validate(0.5);
+  EXPECT_TRUE(v.pass) << v.detail;
+}
 
 }  // namespace
 }  // namespace costcurve
