@@ -175,6 +175,14 @@ std::string sci(double v) {
   return buf;
 }
 
+// One row of the table: the variant's name padded to `width`, then the columns, then `tail`.
+std::string row(const std::string& name, std::size_t width, const char* median, const char* min,
+                const char* max, const char* ratio, const std::string& tail) {
+  char cols[128];
+  std::snprintf(cols, sizeof cols, " %11s %11s %11s %10s  ", median, min, max, ratio);
+  return name + std::string(width - name.size(), ' ') + cols + tail;
+}
+
 std::string validation_text(const Validation& v) {
   return std::string(v.pass ? "pass" : "FAIL") + " rel_l2 " + sci(v.rel_l2) + " tol " +
          sci(v.tolerance) + " tokens " + std::to_string(v.tokens_checked) + "/" +
@@ -208,10 +216,8 @@ int probe(const Args& a) {
     if (std::string(*e).rfind("COSTCURVE_", 0) == 0) std::cout << "# environment: " << *e << "\n";
   std::size_t width = 7;
   for (const Variant& v : variants) width = std::max(width, v.name.size());
-  char line[512];
-  std::snprintf(line, sizeof line, "%-*s %11s %11s %11s %10s  %s", static_cast<int>(width),
-                "variant", "median_us", "min_us", "max_us", "vs_default", "validation");
-  std::cout << line << std::endl;
+  std::cout << row("variant", width, "median_us", "min_us", "max_us", "vs_default", "validation")
+            << std::endl;
 
   p->setup(a.seed);
   double base = 0;  // the default's median
@@ -219,6 +225,7 @@ int probe(const Args& a) {
   std::vector<std::string> notes;
   for (const Variant& v : variants) {
     const EnvScope scope(v.var, v.value);
+    std::string line;
     try {
       p->poison();
       p->run();
@@ -237,14 +244,12 @@ int probe(const Args& a) {
         base = s.median;
         default_failed = !val.pass;
       }
-      std::snprintf(line, sizeof line, "%-*s %11.1f %11.1f %11.1f %10s  %s",
-                    static_cast<int>(width), v.name.c_str(), s.median * 1e6, s.min * 1e6,
-                    s.max * 1e6, base > 0 ? fixed(s.median / base, 3).c_str() : "-",
-                    validation_text(val).c_str());
+      line = row(v.name, width, fixed(s.median * 1e6, 1).c_str(), fixed(s.min * 1e6, 1).c_str(),
+                 fixed(s.max * 1e6, 1).c_str(), base > 0 ? fixed(s.median / base, 3).c_str() : "-",
+                 validation_text(val));
     } catch (const OpError& e) {  // refused by the kernel's launcher: e.g. a bad setting's value
       refused = true;
-      std::snprintf(line, sizeof line, "%-*s %11s %11s %11s %10s  error: %s",
-                    static_cast<int>(width), v.name.c_str(), "-", "-", "-", "-", e.what());
+      line = row(v.name, width, "-", "-", "-", "-", std::string("error: ") + e.what());
     }
     std::cout << line << std::endl;
   }
