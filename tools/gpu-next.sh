@@ -8,7 +8,8 @@
 #
 # Give the device call's limit ~60 s more than TOTAL_S (the last step's grace and packing).
 #
-# Steps: build and the MQA and top-k tests -> both scenarios swept in full. (Earlier queues, with A/B and racecheck steps: git log.)
+# Steps: build and the MQA and top-k tests -> both scenarios swept in full -> costcurve_probe over
+# the seesaw's diagnostics and top-k's bulk prefetch. (Earlier queues, with A/B and racecheck steps: git log.)
 set -u
 cd "$(dirname "$0")/.."
 o=${OUT:-/tmp/gpu-next}
@@ -44,10 +45,32 @@ v32=deepseek-v3.2
 v31=deepseek-v3.1-terminus
 stages="build sass cudatest"
 floor=150 # the build (~100 s) and the tests (~45 s on 8 shards) are what later steps need
-step tests 140 TEST_FILTER='Cuda/CudaMqaTest.*:Cuda/CudaTopk.*' TEST_SHARDS=8
+step tests 240 TEST_FILTER='Cuda/CudaMqaTest.*:Cuda/CudaTopk.*:CudaMqaDiag.*' TEST_SHARDS=8
 floor=0 # later steps get only what is left: a floor kept from the tests ran the call past its limit
 # Both scenarios in full, V3.2 first (top-k v5 is the default since 9f56573 and has not been swept
 # in full yet).
 stages=sweep
-step sweep 0 SCENARIOS="$v32 $v31"
+step sweep 100 SCENARIOS="$v32 $v31"
+# Where the seesaw's time goes (NOTES.md, attention v5.4's outcome): each shape timed cold by
+# costcurve_probe with its loads or its MMAs switched off, the default again last as a control for
+# drift; then top-k decode with the bulk prefetch of each chunk (not timed since v3.1).
+probe() {
+  name=$1
+  shift
+  [ "$(left)" -ge 20 ] || { echo "probe $name: skipped" | tee -a "$o/summary.txt"; return 0; }
+  mkdir -p "$w/probe"
+  timeout -k 5 "$(left)" build-gpu/costcurve_probe --backend cuda --batch 32 --sq 2 "$@" \
+    >"$w/probe/$name.txt" 2>&1
+  echo "probe $name: exit $? at $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"
+  tar -C "$w" --exclude='*.ncu-rep' -czf "$o/steps.tgz.part" . && mv "$o/steps.tgz.part" "$o/steps.tgz"
+}
+diag="--env COSTCURVE_MQA_DIAG=resident --env COSTCURVE_MQA_DIAG=nomma --env COSTCURVE_MQA_DIAG="
+# shellcheck disable=SC2086
+probe dense16k --op dense_decode --len 16384 $diag
+# shellcheck disable=SC2086
+probe sparse128k --op sparse_decode --len 131072 $diag --env COSTCURVE_MQA_L2_PREFETCH=0
+probe topk128k --op topk --len 131072 --env COSTCURVE_TOPK_BULK_PREFETCH=1 --env COSTCURVE_TOPK_V4=1 \
+  --env COSTCURVE_TOPK_BULK_PREFETCH=
+# shellcheck disable=SC2086
+probe dense128k --op dense_decode --len 131072 --runs 10 $diag
 echo "total $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"
