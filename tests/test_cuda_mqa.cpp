@@ -3,7 +3,9 @@
 // default for a bf16 cache; for fp8 caches opt-in, COSTCURVE_MQA_SEESAW_FP8=1) and the one-tile
 // kernel (mqa_wgmma.cu, COSTCURVE_MQA_SEESAW=0; the default for fp8 caches), and the seesaw kernel
 // with its opt-in L2 prefetch of later tiles (COSTCURVE_MQA_L2_PREFETCH=1) or with warpgroup 1's
-// P0 V0_R moved before its softmax (COSTCURVE_MQA_SEESAW_EARLY=1, the prefetch as by default).
+// P0 V0_R moved before its softmax (COSTCURVE_MQA_SEESAW_EARLY=1, the prefetch as by default), or
+// with one block of the four that share contiguous keys asking L2 for them
+// (COSTCURVE_MQA_L2_PREFETCH=leader).
 // Shapes: key counts that are no multiple of the 64-key tile nor of the seesaw's pair of tiles (an
 // odd last tile), ragged batches, head counts below a block's 64 rows, key ranges split across
 // blocks (few sequences) and not (many), and sparse lists whose entries are -1 or past the query's
@@ -51,8 +53,9 @@ std::vector<MqaCase> cases() {
   };
 }
 
-// prefetch: both kernels ask L2 for later tiles; early: the seesaw's early release of stage 0
-enum class Kernel { wgmma, seesaw, prefetch, early };
+// prefetch: both kernels ask L2 for later tiles; early: the seesaw's early release of stage 0;
+// leader: the seesaw with one block of those sharing contiguous keys asking L2 for them
+enum class Kernel { wgmma, seesaw, prefetch, early, leader };
 
 class CudaMqaTest : public ::testing::TestWithParam<std::tuple<Kernel, MqaCase>> {};
 
@@ -63,6 +66,7 @@ TEST_P(CudaMqaTest, DeepSeekShapeMatchesFloat64Reference) {
   test::ScopedEnv seesaw_fp8("COSTCURVE_MQA_SEESAW_FP8", kernel == Kernel::wgmma ? "0" : "1");
   test::ScopedEnv prefetch("COSTCURVE_MQA_L2_PREFETCH", kernel == Kernel::prefetch ? "1"
                                                         : kernel == Kernel::early  ? ""
+                                                        : kernel == Kernel::leader ? "leader"
                                                                                    : "0");
   test::ScopedEnv early("COSTCURVE_MQA_SEESAW_EARLY", kernel == Kernel::early ? "1" : "0");
   ProblemSpec s;
@@ -79,13 +83,15 @@ std::string case_name(const ::testing::TestParamInfo<std::tuple<Kernel, MqaCase>
   return std::string(k == Kernel::wgmma      ? "wgmma_"
                      : k == Kernel::seesaw   ? "seesaw_"
                      : k == Kernel::prefetch ? "prefetch_"
-                                             : "early_") +
+                     : k == Kernel::early    ? "early_"
+                                             : "leader_") +
          std::get<1>(p.param).name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Cuda, CudaMqaTest,
                          ::testing::Combine(::testing::Values(Kernel::wgmma, Kernel::seesaw,
-                                                              Kernel::prefetch, Kernel::early),
+                                                              Kernel::prefetch, Kernel::early,
+                                                              Kernel::leader),
                                             ::testing::ValuesIn(cases())),
                          case_name);
 

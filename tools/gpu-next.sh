@@ -52,8 +52,9 @@ floor=0 # later steps get only what is left: a floor kept from the tests ran the
 stages=sweep
 step sweep 100 SCENARIOS="$v32 $v31"
 # Where the seesaw's time goes (NOTES.md, attention v5.4's outcome): each shape timed cold by
-# costcurve_probe with its loads or its MMAs switched off, the default again last as a control for
-# drift; then top-k decode with the bulk prefetch of each chunk (not timed since v3.1).
+# costcurve_probe with its loads or its MMAs switched off, the default again as a control for
+# drift, and dense decode with the leader's L2 prefetch (attention v5.5); then top-k decode with
+# the bulk prefetch of each chunk (not timed since v3.1).
 probe() {
   name=$1
   shift
@@ -66,11 +67,11 @@ probe() {
 }
 diag="--env COSTCURVE_MQA_DIAG=resident --env COSTCURVE_MQA_DIAG=nomma --env COSTCURVE_MQA_DIAG="
 # shellcheck disable=SC2086
-probe dense16k --op dense_decode --len 16384 $diag
+probe dense16k --op dense_decode --len 16384 $diag --env COSTCURVE_MQA_L2_PREFETCH=leader
 # shellcheck disable=SC2086
 probe sparse128k --op sparse_decode --len 131072 $diag --env COSTCURVE_MQA_L2_PREFETCH=0
 probe topk128k --op topk --len 131072 --env COSTCURVE_TOPK_BULK_PREFETCH=1 --env COSTCURVE_TOPK_V4=1 \
   --env COSTCURVE_TOPK_BULK_PREFETCH=
 # shellcheck disable=SC2086
-probe dense128k --op dense_decode --len 131072 --runs 10 $diag
+probe dense128k --op dense_decode --len 131072 --runs 10 $diag --env COSTCURVE_MQA_L2_PREFETCH=leader
 echo "total $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"

@@ -377,6 +377,11 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
     throw OpError(
         "cuda MQA attention: COSTCURVE_MQA_DIAG applies only to the bf16 seesaw kernel (not to an "
         "fp8 cache, COSTCURVE_MQA_SEESAW=0 or COSTCURVE_MQA_SEESAW_EARLY=1)");
+  // COSTCURVE_MQA_L2_PREFETCH=leader (opt-in, not yet measured: NOTES.md, attention v5.5): over
+  // contiguous keys, one of the four seesaw blocks that share each tile asks L2 for the pairs
+  // ahead; gathered keys keep their default.
+  if (prefetch_env && std::string_view(prefetch_env) == "leader")
+    p.l2_prefetch = seesaw && idx == nullptr && !fp8 ? 2 : gathered_bf16 ? 1 : 0;
   const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, seesaw ? 2 * kKeys : kKeys,
                                          seesaw ? 2 : 4, merge_cost);
   const long splits = ks.splits, split_keys = ks.split_keys;
