@@ -189,6 +189,14 @@ std::string validation_text(const Validation& v) {
          std::to_string(v.tokens_total);
 }
 
+// The SM clock after a variant's runs, where the backend reads it: a variant that ran at a lower
+// clock is slower for that reason.
+std::string clock_text(const DeviceState& st) {
+  for (const auto& [key, value] : st)
+    if (key == "sm_clock_mhz") return "  sm " + fixed(value, 0) + " MHz";
+  return "";
+}
+
 int probe(const Args& a) {
   const ProblemSpec spec = make_spec(a);
   std::vector<Variant> variants{{"default", "", ""}};
@@ -246,7 +254,7 @@ int probe(const Args& a) {
       }
       line = row(v.name, width, fixed(s.median * 1e6, 1).c_str(), fixed(s.min * 1e6, 1).c_str(),
                  fixed(s.max * 1e6, 1).c_str(), base > 0 ? fixed(s.median / base, 3).c_str() : "-",
-                 validation_text(val));
+                 validation_text(val) + clock_text(be->device_state()));
     } catch (const OpError& e) {  // refused by the kernel's launcher: e.g. a bad setting's value
       refused = true;
       line = row(v.name, width, "-", "-", "-", "-", std::string("error: ") + e.what());
