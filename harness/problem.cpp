@@ -102,6 +102,19 @@ void fill_uniform(Array<T>& a, std::uint64_t seed, std::uint64_t stream, float l
   a.upload();
 }
 
+template <class T>
+void nan_tails(Array<T>& a, const Batch& b, std::size_t row_elems, T nan) {
+  bool any = false;
+  for (std::int64_t s = 0; s < b.batch(); ++s) {
+    const auto from = static_cast<std::size_t>(s * b.capacity + b.seq_lens[s]) * row_elems,
+               to = static_cast<std::size_t>((s + 1) * b.capacity) * row_elems;
+    std::fill(a.host.begin() + static_cast<std::ptrdiff_t>(from),
+              a.host.begin() + static_cast<std::ptrdiff_t>(to), nan);
+    any = any || to > from;
+  }
+  if (any) a.upload();
+}
+
 // An input stored in the problem's dtype: f32, bf16 or fp8 e4m3 bits.
 struct Input {
   DType t = DType::f32;
@@ -122,6 +135,16 @@ struct Input {
       case DType::f32: fill_uniform(f, seed, stream, lo, hi); break;
       case DType::bf16: fill_uniform(h, seed, stream, lo, hi); break;
       case DType::fp8_e4m3: fill_uniform(e, seed, stream, lo, hi); break;
+    }
+  }
+  // NaN in every row of a sequence's cache past its length ([batch][capacity][row_elems]), then
+  // uploaded: a kernel that lets them into an output (a masked key's P = 0 times a NaN row is NaN)
+  // fails its validation, as it would on a real cache whose tail holds garbage.
+  void poison_tails(const Batch& b, std::size_t row_elems) {
+    switch (t) {
+      case DType::f32: nan_tails(f, b, row_elems, std::numeric_limits<float>::quiet_NaN()); break;
+      case DType::bf16: nan_tails(h, b, row_elems, bf16_bits{0x7fc0}); break;
+      case DType::fp8_e4m3: nan_tails(e, b, row_elems, fp8_bits{0x7f}); break;
     }
   }
   const void* ptr() const {
@@ -252,6 +275,7 @@ public:
     lse_.alloc(be_, rows);
     q_.fill(seed, 0, -1, 1);
     kv_.fill(seed, 1, -1, 1);
+    kv_.poison_tails(b, shape_.d_latent);
     if (fp8()) {  // per-token scales of the fp8 cache
       kv_scale_.alloc(be_, b.batch() * b.capacity);
       fill_uniform(kv_scale_, seed, 4, 0.5f, 2.0f);

@@ -5,11 +5,12 @@
 // with its opt-in L2 prefetch of later tiles (COSTCURVE_MQA_L2_PREFETCH=1) or with warpgroup 1's
 // P0 V0_R moved before its softmax (COSTCURVE_MQA_SEESAW_EARLY=1, the prefetch as by default), or
 // with one block of the four that share contiguous keys asking L2 for them
-// (COSTCURVE_MQA_L2_PREFETCH=leader).
-// Shapes: key counts that are no multiple of the 64-key tile nor of the seesaw's pair of tiles (an
-// odd last tile), ragged batches, head counts below a block's 64 rows, key ranges split across
-// blocks (few sequences) and not (many), and sparse lists whose entries are -1 or past the query's
-// position. Outputs are poisoned before each run; skips without a GPU.
+// (COSTCURVE_MQA_L2_PREFETCH=leader), or with whole dense tiles loaded by TMA
+// (COSTCURVE_MQA_TMA=1). The cache past each sequence's end holds NaN (the Problem's setup), which
+// no output may see. Shapes: key counts that are no multiple of the 64-key tile nor of the seesaw's
+// pair of tiles (an odd last tile), ragged batches, head counts below a block's 64 rows, key ranges
+// split across blocks (few sequences) and not (many), and sparse lists whose entries are -1 or past
+// the query's position. Outputs are poisoned before each run; skips without a GPU.
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -54,8 +55,9 @@ std::vector<MqaCase> cases() {
 }
 
 // prefetch: both kernels ask L2 for later tiles; early: the seesaw's early release of stage 0;
-// leader: the seesaw with one block of those sharing contiguous keys asking L2 for them
-enum class Kernel { wgmma, seesaw, prefetch, early, leader };
+// leader: the seesaw with one block of those sharing contiguous keys asking L2 for them; tma: the
+// seesaw's whole dense tiles by TMA (dense cases only)
+enum class Kernel { wgmma, seesaw, prefetch, early, leader, tma };
 
 class CudaMqaTest : public ::testing::TestWithParam<std::tuple<Kernel, MqaCase>> {};
 
@@ -69,6 +71,9 @@ TEST_P(CudaMqaTest, DeepSeekShapeMatchesFloat64Reference) {
                                                         : kernel == Kernel::leader ? "leader"
                                                                                    : "0");
   test::ScopedEnv early("COSTCURVE_MQA_SEESAW_EARLY", kernel == Kernel::early ? "1" : "0");
+  test::ScopedEnv tma("COSTCURVE_MQA_TMA", kernel == Kernel::tma ? "1" : "0");
+  if (kernel == Kernel::tma && tc.op != Op::dense_decode)
+    GTEST_SKIP() << "COSTCURVE_MQA_TMA applies to dense attention only";
   ProblemSpec s;
   s.op = tc.op;
   s.batch = tc.batch;
@@ -84,14 +89,15 @@ std::string case_name(const ::testing::TestParamInfo<std::tuple<Kernel, MqaCase>
                      : k == Kernel::seesaw   ? "seesaw_"
                      : k == Kernel::prefetch ? "prefetch_"
                      : k == Kernel::early    ? "early_"
-                                             : "leader_") +
+                     : k == Kernel::leader   ? "leader_"
+                                             : "tma_") +
          std::get<1>(p.param).name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Cuda, CudaMqaTest,
                          ::testing::Combine(::testing::Values(Kernel::wgmma, Kernel::seesaw,
                                                               Kernel::prefetch, Kernel::early,
-                                                              Kernel::leader),
+                                                              Kernel::leader, Kernel::tma),
                                             ::testing::ValuesIn(cases())),
                          case_name);
 
@@ -144,6 +150,33 @@ TEST(CudaMqaDiag, SelectsTheDiagnosticsOrRefuses) {
   ASSERT_EQ(error_of(), "");
   const Validation v = p->validate(0.5);
   EXPECT_TRUE(v.pass) << v.detail;
+}
+
+// COSTCURVE_MQA_TMA=1 where it cannot apply (gathered keys) is an OpError, so that an A/B never
+// times the cp.async path under its name. Hopper only, as above.
+TEST(CudaMqaTma, RefusedForGatheredKeys) {
+  COSTCURVE_BACKEND_OR_SKIP(be, "cuda");
+  const std::string device = be->info().device;
+  if (!std::regex_search(device, std::regex("\\bG?H(100|200|800|20)\\b")))
+    GTEST_SKIP() << device << " is no Hopper GPU";
+  test::ScopedEnv seesaw("COSTCURVE_MQA_SEESAW", "1");
+  test::ScopedEnv tma("COSTCURVE_MQA_TMA", "1");
+  ProblemSpec s;
+  s.op = Op::sparse_decode;
+  s.batch = Batch::uniform(2, 1, 3000);
+  s.top_k = 256;
+  s.dtype = DType::bf16;
+  auto p = make_problem(s, *be);
+  p->setup(test::fresh_seed());
+  std::string error;
+  try {
+    p->run();
+    be->synchronize();
+  } catch (const OpError& e) {
+    error = e.what();
+  }
+  EXPECT_NE(error.find("COSTCURVE_MQA_TMA=1 applies only to dense attention"), std::string::npos)
+      << error;
 }
 
 }  // namespace

@@ -45,7 +45,7 @@ v32=deepseek-v3.2
 v31=deepseek-v3.1-terminus
 stages="build sass cudatest"
 floor=150 # the build (~100 s) and the tests (~45 s on 8 shards) are what later steps need
-step tests 240 TEST_FILTER='Cuda/CudaMqaTest.*:Cuda/CudaTopk.*:CudaMqaDiag.*' TEST_SHARDS=8
+step tests 240 TEST_FILTER='Cuda/CudaMqaTest.*:Cuda/CudaTopk.*:CudaMqaDiag.*:CudaMqaTma.*' TEST_SHARDS=8
 floor=0 # later steps get only what is left: a floor kept from the tests ran the call past its limit
 # Both scenarios in full, V3.2 first (top-k v5 is the default since 9f56573 and has not been swept
 # in full yet).
@@ -53,8 +53,8 @@ stages=sweep
 step sweep 100 SCENARIOS="$v32 $v31"
 # Where the seesaw's time goes (NOTES.md, attention v5.4's outcome): each shape timed cold by
 # costcurve_probe with its loads or its MMAs switched off, the default again as a control for
-# drift, and dense decode with the leader's L2 prefetch (attention v5.5); then top-k decode with
-# the bulk prefetch of each chunk (not timed since v3.1).
+# drift, and dense decode with the leader's L2 prefetch and with TMA (attention v5.5, v5.6); then
+# top-k decode with the bulk prefetch of each chunk (not timed since v3.1).
 probe() {
   name=$1
   shift
@@ -67,11 +67,13 @@ probe() {
 }
 diag="--env COSTCURVE_MQA_DIAG=resident --env COSTCURVE_MQA_DIAG=nomma --env COSTCURVE_MQA_DIAG="
 # shellcheck disable=SC2086
-probe dense16k --op dense_decode --len 16384 $diag --env COSTCURVE_MQA_L2_PREFETCH=leader
+probe dense16k --op dense_decode --len 16384 $diag --env COSTCURVE_MQA_L2_PREFETCH=leader \
+  --env COSTCURVE_MQA_TMA=1
 # shellcheck disable=SC2086
 probe sparse128k --op sparse_decode --len 131072 $diag --env COSTCURVE_MQA_L2_PREFETCH=0
 probe topk128k --op topk --len 131072 --env COSTCURVE_TOPK_BULK_PREFETCH=1 --env COSTCURVE_TOPK_V4=1 \
   --env COSTCURVE_TOPK_BULK_PREFETCH=
 # shellcheck disable=SC2086
-probe dense128k --op dense_decode --len 131072 --runs 10 $diag --env COSTCURVE_MQA_L2_PREFETCH=leader
+probe dense128k --op dense_decode --len 131072 --runs 10 $diag --env COSTCURVE_MQA_L2_PREFETCH=leader \
+  --env COSTCURVE_MQA_TMA=1
 echo "total $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"

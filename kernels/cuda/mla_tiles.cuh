@@ -51,13 +51,19 @@ struct Params {
   long rows_total;
   float* part_o;
   float* part_lse;
+  // COSTCURVE_MQA_TMA=1 (opt-in, NOTES.md attention v5.6): the bf16 cache as [B * cap rows][576],
+  // boxes of [64 rows][64 dims] in the 128-byte swizzle, for the seesaw's whole dense tiles. Last,
+  // so that no other field moves.
+  CUtensorMap kv_map;
 };
 
 // The warp-specialised kernel (mqa_seesaw.cu), on the same grid and splits as mqa_wgmma_kernel;
 // `fp8`: an fp8 e4m3 cache with per-token scales, widened by the producer; `early`: warpgroup 1's
 // P0 V0_R before its softmax, so that stage 0 frees up mid-pair (opt-in, NOTES.md attention v5.4).
 // p.diag != 0 runs a diagnostic variant instead (bf16, not early: the caller checks).
-void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool early);
+// `tma`: whole dense tiles of a bf16 cache come by TMA through p.kv_map (attention v5.6).
+void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool early,
+                       bool tma = false);
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define COSTCURVE_WGMMA 1

@@ -193,7 +193,13 @@ __device__ __forceinline__ void issue_pv(float (&o)[128], const std::uint32_t (&
 // copied for the first pair only; later pairs arrive on the full barriers at once, so the consumers
 // never wait on memory after it (the tensor work and the consumers' own chain). 2, "nomma": no
 // wgmma at all (the loads and the synchronisation).
-template <bool kFp8, bool kEarly, int kDiag = 0>
+//
+// kTma (bf16, dense, not kEarly, no diagnostic; opt-in COSTCURVE_MQA_TMA=1, NOTES.md attention
+// v5.6): a tile whose 64 keys are all visible comes as nine TMA boxes, one per column block, issued
+// by the producer's thread 0 (arrive.expect_tx on the block's barrier; the other 127 threads
+// arrive plainly, so the barriers keep their counts); a tile that ends past the key range keeps
+// the cp.async path, whose zero-filled rows keep whatever lies past a sequence's end out of P V.
+template <bool kFp8, bool kEarly, int kDiag = 0, bool kTma = false>
 __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_constant__ Params p) {
 #ifdef COSTCURVE_WGMMA
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -346,6 +352,23 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
         } else {
           sm90::mbar_wait(empty(st, grp), parity);
           if (first && pt < kKeys) sPos[st * kKeys + pt] = key_pos(kb + (2 * pr + st) * kKeys + pt);
+          if constexpr (kTma) {
+            const long t0 = kb + (2L * pr + st) * kKeys;  // the tile's first key
+            if (t0 + kKeys <= ke) {
+#pragma unroll 1
+              for (int cb = cb0; cb < cb0 + ncb; ++cb) {
+                if (pt == 0) {
+                  sm90::mbar_expect_tx(full(st, cb), kBlockBytes);
+                  sm90::tma_load_2d(sm90::smem_u32(stage + cb * kBlockBytes), &p.kv_map, cb * 64,
+                                    static_cast<int>(b * p.cap + t0), full(st, cb));
+                } else {
+                  sm90::mbar_arrive(full(st, cb));
+                }
+                if (first && cb == cb0) sm90::mbar_arrive(full(st, cb));  // positions written
+              }
+              continue;
+            }
+          }
 #pragma unroll 1
           for (int cb = cb0; cb < cb0 + ncb; ++cb) {
             if constexpr (kDiag == 1) {
@@ -540,11 +563,12 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
 
 }  // namespace
 
-void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool early) {
+void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool early, bool tma) {
   static const bool configured = [] {
     for (auto* k : {mqa_seesaw_kernel<false, false>, mqa_seesaw_kernel<true, false>,
                     mqa_seesaw_kernel<false, true>, mqa_seesaw_kernel<true, true>,
-                    mqa_seesaw_kernel<false, false, 1>, mqa_seesaw_kernel<false, false, 2>})
+                    mqa_seesaw_kernel<false, false, 1>, mqa_seesaw_kernel<false, false, 2>,
+                    mqa_seesaw_kernel<false, false, 0, true>})
       CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
     return true;
   }();
@@ -554,6 +578,8 @@ void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool 
   // Diagnostics exist for a bf16 cache without early only: mqa_wgmma refuses the rest.
   if (p.diag == 1) k = mqa_seesaw_kernel<false, false, 1>;
   if (p.diag == 2) k = mqa_seesaw_kernel<false, false, 2>;
+  // As the diagnostics: bf16, dense, not early (mqa_wgmma checks).
+  if (tma) k = mqa_seesaw_kernel<false, false, 0, true>;
   k<<<grid, kThreads, kSmem, ctx.stream()>>>(p);
   CUDA_CHECK_LAUNCH();
 }

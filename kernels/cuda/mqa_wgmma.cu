@@ -22,6 +22,7 @@
 #include <cuda_fp16.h>
 #include <cuda_fp8.h>
 
+#include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -382,6 +383,27 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   // ahead; gathered keys keep their default.
   if (prefetch_env && std::string_view(prefetch_env) == "leader")
     p.l2_prefetch = seesaw && idx == nullptr && !fp8 ? 2 : gathered_bf16 ? 1 : 0;
+  // COSTCURVE_MQA_TMA=1 (opt-in, not yet measured: NOTES.md attention v5.6): dense tiles of a bf16
+  // cache by TMA. Where it cannot apply it is an error, so that an A/B never times the other path.
+  const bool tma = env_flag("COSTCURVE_MQA_TMA");
+  if (tma) {
+    if (fp8 || !seesaw || early || idx || p.diag != 0)
+      throw OpError(
+          "cuda MQA attention: COSTCURVE_MQA_TMA=1 applies only to dense attention over a bf16 "
+          "cache on the seesaw kernel (not with COSTCURVE_MQA_SEESAW_EARLY or COSTCURVE_MQA_DIAG)");
+    const auto enc = sm90::tensor_map_encoder();
+    const auto rows_in_cache = static_cast<cuuint64_t>(s.batch.batch()) * s.batch.capacity;
+    const cuuint64_t dims[2] = {kDqk, rows_in_cache};
+    const cuuint64_t strides[1] = {2 * kDqk};
+    const cuuint32_t box[2] = {64, kKeys};
+    const cuuint32_t unit[2] = {1, 1};
+    if (!enc || rows_in_cache > static_cast<cuuint64_t>(INT_MAX) - kKeys ||
+        enc(&p.kv_map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(kv), dims, strides,
+            box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+      throw OpError("cuda MQA attention: COSTCURVE_MQA_TMA=1 but no tensor map for this cache (" +
+                    std::to_string(rows_in_cache) + " rows)");
+  }
   const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, seesaw ? 2 * kKeys : kKeys,
                                          seesaw ? 2 : 4, merge_cost);
   const long splits = ks.splits, split_keys = ks.split_keys;
@@ -394,7 +416,7 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   const dim3 grid(static_cast<unsigned>((s.heads + kRows - 1) / kRows), static_cast<unsigned>(rows),
                   static_cast<unsigned>(splits));
   if (seesaw) {
-    launch_mqa_seesaw(ctx, p, grid, fp8, early);
+    launch_mqa_seesaw(ctx, p, grid, fp8, early, tma);
   } else if (fp8) {
     mqa_wgmma_kernel<true><<<grid, kThreads, kSmem, ctx.stream()>>>(p);
     CUDA_CHECK_LAUNCH();
