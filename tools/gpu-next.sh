@@ -74,6 +74,6 @@ probe sparse128k --op sparse_decode --len 131072 $diag --env COSTCURVE_MQA_L2_PR
 probe topk128k --op topk --len 131072 --env COSTCURVE_TOPK_BULK_PREFETCH=1 --env COSTCURVE_TOPK_V4=1 \
   --env COSTCURVE_TOPK_BULK_PREFETCH=
 # shellcheck disable=SC2086
-probe dense128k --op dense_decode --len 131072 --runs 10 $diag --env COSTCURVE_MQA_L2_PREFETCH=leader \
+probe dense128k --op dense_decode --len 131072 --runs 10 --check default $diag --env COSTCURVE_MQA_L2_PREFETCH=leader \
   --env COSTCURVE_MQA_TMA=1
 echo "total $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"
