@@ -101,15 +101,30 @@ INSTANTIATE_TEST_SUITE_P(Cuda, CudaMqaTest,
                                             ::testing::ValuesIn(cases())),
                          case_name);
 
+// Whether the GPU is a Hopper part, the only one where the wgmma kernels (and the variables that
+// select among them) run.
+bool hopper(Backend& be) {
+  return std::regex_search(be.info().device, std::regex("\\bG?H(100|200|800|20)\\b"));
+}
+
+// The OpError of one run, or "" when it ran.
+std::string run_error(Problem& p, Backend& be) {
+  try {
+    p.run();
+    be.synchronize();
+  } catch (const OpError& e) {
+    return e.what();
+  }
+  return "";
+}
+
 // COSTCURVE_MQA_DIAG, the seesaw kernel's diagnostics (tools/probe.cpp): an unknown value, or a
 // diagnostic where another kernel would run, is an OpError rather than a timing of some other
 // kernel; "resident" and "nomma" run, with wrong outputs on purpose, and leave the default as it
 // was. Hopper only: elsewhere no wgmma kernel runs and nothing reads the variable.
 TEST(CudaMqaDiag, SelectsTheDiagnosticsOrRefuses) {
   COSTCURVE_BACKEND_OR_SKIP(be, "cuda");
-  const std::string device = be->info().device;
-  if (!std::regex_search(device, std::regex("\\bG?H(100|200|800|20)\\b")))
-    GTEST_SKIP() << device << " is no Hopper GPU";
+  if (!hopper(*be)) GTEST_SKIP() << be->info().device << " is no Hopper GPU";
   test::ScopedEnv seesaw("COSTCURVE_MQA_SEESAW", "1");
   test::ScopedEnv early("COSTCURVE_MQA_SEESAW_EARLY", "0");
   ProblemSpec s;
@@ -120,15 +135,7 @@ TEST(CudaMqaDiag, SelectsTheDiagnosticsOrRefuses) {
   const std::uint64_t seed = test::fresh_seed();
   SCOPED_TRACE("seed " + std::to_string(seed));
   p->setup(seed);
-  const auto error_of = [&] {
-    try {
-      p->run();
-      be->synchronize();
-    } catch (const OpError& e) {
-      return std::string(e.what());
-    }
-    return std::string();
-  };
+  const auto error_of = [&] { return run_error(*p, *be); };
   {
     test::ScopedEnv diag("COSTCURVE_MQA_DIAG", "bogus");
     EXPECT_NE(error_of().find("COSTCURVE_MQA_DIAG=bogus: expected resident, nomma"),
@@ -156,9 +163,7 @@ TEST(CudaMqaDiag, SelectsTheDiagnosticsOrRefuses) {
 // times the cp.async path under its name. Hopper only, as above.
 TEST(CudaMqaTma, RefusedForGatheredKeys) {
   COSTCURVE_BACKEND_OR_SKIP(be, "cuda");
-  const std::string device = be->info().device;
-  if (!std::regex_search(device, std::regex("\\bG?H(100|200|800|20)\\b")))
-    GTEST_SKIP() << device << " is no Hopper GPU";
+  if (!hopper(*be)) GTEST_SKIP() << be->info().device << " is no Hopper GPU";
   test::ScopedEnv seesaw("COSTCURVE_MQA_SEESAW", "1");
   test::ScopedEnv tma("COSTCURVE_MQA_TMA", "1");
   ProblemSpec s;
@@ -168,13 +173,7 @@ TEST(CudaMqaTma, RefusedForGatheredKeys) {
   s.dtype = DType::bf16;
   auto p = make_problem(s, *be);
   p->setup(test::fresh_seed());
-  std::string error;
-  try {
-    p->run();
-    be->synchronize();
-  } catch (const OpError& e) {
-    error = e.what();
-  }
+  const std::string error = run_error(*p, *be);
   EXPECT_NE(error.find("COSTCURVE_MQA_TMA=1 applies only to dense attention"), std::string::npos)
       << error;
 }
