@@ -147,7 +147,7 @@ TEST(CudaMqaDiag, SelectsTheDiagnosticsOrRefuses) {
     test::ScopedEnv other(var, value);
     EXPECT_NE(error_of().find("applies only to the bf16 seesaw kernel"), std::string::npos) << var;
   }
-  for (const char* d : {"resident", "nomma"}) {
+  for (const char* d : {"resident", "nomma", "neither"}) {
     test::ScopedEnv diag("COSTCURVE_MQA_DIAG", d);
     p->poison();
     ASSERT_EQ(error_of(), "") << d;

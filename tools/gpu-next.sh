@@ -65,7 +65,8 @@ probe() {
   echo "probe $name: exit $? at $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"
   tar -C "$w" --exclude='*.ncu-rep' -czf "$o/steps.tgz.part" . && mv "$o/steps.tgz.part" "$o/steps.tgz"
 }
-diag="--env COSTCURVE_MQA_DIAG=resident --env COSTCURVE_MQA_DIAG=nomma --env COSTCURVE_MQA_DIAG="
+diag="--env COSTCURVE_MQA_DIAG=resident --env COSTCURVE_MQA_DIAG=nomma --env COSTCURVE_MQA_DIAG=neither
+  --env COSTCURVE_MQA_DIAG="
 # shellcheck disable=SC2086
 probe dense16k --op dense_decode --len 16384 $diag --env COSTCURVE_MQA_L2_PREFETCH=leader \
   --env COSTCURVE_MQA_TMA=1

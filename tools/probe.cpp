@@ -46,6 +46,7 @@ outputs are wrong on purpose, so their validation FAILs:
       --env COSTCURVE_MQA_DIAG=resident --env COSTCURVE_MQA_DIAG=nomma
   resident  keys loaded for the first pair of tiles only: the MMAs and the consumers' chain
   nomma     no MMA: the loads and the synchronisation
+  neither   both: the softmax, barriers and handoffs alone
 Sparse decode at 128K, top-k 2048:
   costcurve_probe --backend cuda --op sparse_decode --len 131072 --batch 32 --sq 2 \
       --top-k 2048 --env COSTCURVE_MQA_DIAG=resident --env COSTCURVE_MQA_DIAG=nomma

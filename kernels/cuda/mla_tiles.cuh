@@ -34,8 +34,9 @@ struct Params {
   const std::int32_t* seq_lens;
   int s_q;
   // Diagnostic, outputs wrong on purpose, only for tools/probe (COSTCURVE_MQA_DIAG): the seesaw
-  // kernel with a part switched off, 0 none, 1 "resident", 2 "nomma" (mqa_seesaw.cu, kDiag). Here,
-  // in the padding after s_q, so that no other field moves and the kernels' code stays as it was.
+  // kernel with a part switched off, 0 none, 1 "resident", 2 "nomma", 3 "neither" (mqa_seesaw.cu,
+  // kDiag). Here, in the padding after s_q, so that no other field moves and the kernels' code
+  // stays as it was.
   int diag;
   long cap;
   int heads;

@@ -192,7 +192,8 @@ __device__ __forceinline__ void issue_pv(float (&o)[128], const std::uint32_t (&
 // kernel with a part switched off, to tell what a pair's time goes to. 1, "resident": keys are
 // copied for the first pair only; later pairs arrive on the full barriers at once, so the consumers
 // never wait on memory after it (the tensor work and the consumers' own chain). 2, "nomma": no
-// wgmma at all (the loads and the synchronisation).
+// wgmma at all (the loads and the synchronisation). 3, "neither": both (the chain's softmax,
+// barriers and handoffs alone).
 //
 // kTma (bf16, dense, not kEarly, no diagnostic; opt-in COSTCURVE_MQA_TMA=1, NOTES.md attention
 // v5.6): a tile whose 64 keys are all visible comes as nine TMA boxes, one per column block, issued
@@ -279,7 +280,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       // The pair after this one, into L2, one row a thread: its copies into shared memory start
       // when this pair's stages free up, and then wait on L2 rather than on HBM (gathered rows,
       // for sparse attention, are a random walk through the cache).
-      if constexpr (kDiag != 1) {
+      if constexpr ((kDiag & 1) == 0) {
         if (p.l2_prefetch == 2) {
           // Contiguous keys (dense): the four blocks that read each tile (two head groups, two
           // tokens) ask for it at nearly the same time, so most of their requests meet a miss in
@@ -371,7 +372,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
           }
 #pragma unroll 1
           for (int cb = cb0; cb < cb0 + ncb; ++cb) {
-            if constexpr (kDiag == 1) {
+            if constexpr ((kDiag & 1) != 0) {
               if (pr > 0) {  // the block keeps pair 0's keys: complete it at once
                 sm90::mbar_arrive(full(st, cb));
                 if (first && cb == cb0) sm90::mbar_arrive(full(st, cb));  // positions written
@@ -414,7 +415,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
     float s[32], mx[2], base[2], rs[2];
     std::uint32_t pa[4][4];
     if (wg == 0) {
-      compute_s<0, kDiag != 2>(s, sQ, sK[0], full(0, 0), parity);
+      compute_s<0, (kDiag & 2) == 0>(s, sQ, sK[0], full(0, 0), parity);
       mask_and_max(s, sPos, t, p.scale_log2, mx);
       float a0[2];
 #pragma unroll
@@ -437,7 +438,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       }
       bar_arrive(kBarM0);
       scale_o(o, a0);
-      issue_pv<kDiag != 2>(o, pa, sK[0]);
+      issue_pv<(kDiag & 2) == 0>(o, pa, sK[0]);
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(0, 0));  // stage 0's dims 0-255: only this warpgroup reads them
@@ -457,12 +458,12 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       scale_o(o, a1);
       l[0] *= a1[0];
       l[1] *= a1[1];
-      issue_pv<kDiag != 2>(o, pa, sK[1]);
+      issue_pv<(kDiag & 2) == 0>(o, pa, sK[1]);
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(1, 0));
     } else {
-      compute_s<kEarly ? 8 : 4, kDiag != 2>(s, sQ, sK[1], full(1, 0), parity);
+      compute_s<kEarly ? 8 : 4, (kDiag & 2) == 0>(s, sQ, sK[1], full(1, 0), parity);
       sm90::mbar_arrive(empty(1, 0));  // S1 was this warpgroup's only use of stage 1's dims 0-255
       sm90::mbar_arrive(empty(0, 0));  // stage 0's dims 0-255: never read here
       mask_and_max(s, sPos + kKeys, t, p.scale_log2, mx);
@@ -488,7 +489,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
         // warpgroup's softmax; the operands' fences after its wait keep o's and P0's registers
         // from being reused while it reads them.
         scale_o(o, a0);
-        issue_pv<kDiag != 2>(o, p0, sK[0] + 4 * kBlockBytes);
+        issue_pv<(kDiag & 2) == 0>(o, p0, sK[0] + 4 * kBlockBytes);
       }
       exponentiate(s, base, rs);
       l[0] = l[0] * a0a1[0] + rs[0];
@@ -515,13 +516,13 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       } else {
         scale_o(o, a0a1);
       }
-      issue_pv<kDiag != 2>(o, pa, sK[1] + 4 * kBlockBytes);
+      issue_pv<(kDiag & 2) == 0>(o, pa, sK[1] + 4 * kBlockBytes);
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(1, 1));
       if constexpr (!kEarly) {
         scale_frags(p0, a1);  // P0 is relative to m0
-        issue_pv<kDiag != 2>(o, p0, sK[0] + 4 * kBlockBytes);
+        issue_pv<(kDiag & 2) == 0>(o, p0, sK[0] + 4 * kBlockBytes);
         wgmma_wait0();
         sm90::fence_operands(o);
         sm90::mbar_arrive(empty(0, 1));
@@ -568,7 +569,7 @@ void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool 
     for (auto* k : {mqa_seesaw_kernel<false, false>, mqa_seesaw_kernel<true, false>,
                     mqa_seesaw_kernel<false, true>, mqa_seesaw_kernel<true, true>,
                     mqa_seesaw_kernel<false, false, 1>, mqa_seesaw_kernel<false, false, 2>,
-                    mqa_seesaw_kernel<false, false, 0, true>})
+                    mqa_seesaw_kernel<false, false, 3>, mqa_seesaw_kernel<false, false, 0, true>})
       CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
     return true;
   }();
@@ -578,6 +579,7 @@ void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool 
   // Diagnostics exist for a bf16 cache without early only: mqa_wgmma refuses the rest.
   if (p.diag == 1) k = mqa_seesaw_kernel<false, false, 1>;
   if (p.diag == 2) k = mqa_seesaw_kernel<false, false, 2>;
+  if (p.diag == 3) k = mqa_seesaw_kernel<false, false, 3>;
   // As the diagnostics: bf16, dense, not early (mqa_wgmma checks).
   if (tma) k = mqa_seesaw_kernel<false, false, 0, true>;
   k<<<grid, kThreads, kSmem, ctx.stream()>>>(p);

@@ -296,8 +296,9 @@ int seesaw_diag() {
   const std::string_view d(v);
   if (d == "resident") return 1;
   if (d == "nomma") return 2;
+  if (d == "neither") return 3;
   throw OpError("cuda MQA attention: COSTCURVE_MQA_DIAG=" + std::string(d) +
-                ": expected resident, nomma or empty (unset)");
+                ": expected resident, nomma, neither or empty (unset)");
 }
 
 int kernel_ptx_version() {
