@@ -4,7 +4,7 @@
 # gets what is left of TOTAL_S (default 500) minus what the later steps need at least, so that a
 # slow step cuts its own sweep short rather than the rest. Edit the queue with the notes.
 #
-#   COSTCURVE_GIT_SHA=<sha> TOTAL_S=500 sh tools/gpu-next.sh
+#   COSTCURVE_GIT_SHA=<sha> TOTAL_S=540 sh tools/gpu-next.sh   # the call: timeout_s 600
 #
 # Give the device call's limit ~60 s more than TOTAL_S (the last step's grace and packing).
 #
@@ -50,7 +50,7 @@ floor=0 # later steps get only what is left: a floor kept from the tests ran the
 # Both scenarios in full, V3.2 first (top-k v5 is the default since 9f56573 and has not been swept
 # in full yet).
 stages=sweep
-step sweep 100 SCENARIOS="$v32 $v31"
+step sweep 150 SCENARIOS="$v32 $v31"
 # Where the seesaw's time goes (NOTES.md, attention v5.4's outcome): each shape timed cold by
 # costcurve_probe with its loads or its MMAs switched off, the default again as a control for
 # drift, and dense decode with the leader's L2 prefetch and with TMA (attention v5.5, v5.6); then
