@@ -9,7 +9,8 @@
 # Give the device call's limit ~60 s more than TOTAL_S (the last step's grace and packing).
 #
 # Steps: build and the MQA and top-k tests -> both scenarios swept in full -> costcurve_probe over
-# the seesaw's diagnostics and top-k's bulk prefetch. (Earlier queues, with A/B and racecheck steps: git log.)
+# the seesaw's diagnostics and variants and top-k's bulk prefetch. (Earlier queues, with A/B and
+# racecheck steps: git log.)
 set -u
 cd "$(dirname "$0")/.."
 o=${OUT:-/tmp/gpu-next}
@@ -44,7 +45,7 @@ step() {
 v32=deepseek-v3.2
 v31=deepseek-v3.1-terminus
 stages="build sass cudatest"
-floor=150 # the build (~100 s) and the tests (~45 s on 8 shards) are what later steps need
+floor=150 # the build (~100 s) and the tests (~45-60 s on 8 shards) are what later steps need
 step tests 240 TEST_FILTER='Cuda/CudaMqaTest.*:Cuda/CudaTopk.*:CudaMqaDiag.*:CudaMqaTma.*' TEST_SHARDS=8
 floor=0 # later steps get only what is left: a floor kept from the tests ran the call past its limit
 # Both scenarios in full, V3.2 first (top-k v5 is the default since 9f56573 and has not been swept
@@ -75,6 +76,6 @@ probe sparse128k --op sparse_decode --len 131072 $diag --env COSTCURVE_MQA_L2_PR
 probe topk128k --op topk --len 131072 --env COSTCURVE_TOPK_BULK_PREFETCH=1 --env COSTCURVE_TOPK_V4=1 \
   --env COSTCURVE_TOPK_BULK_PREFETCH=
 # shellcheck disable=SC2086
-probe dense128k --op dense_decode --len 131072 --runs 10 --check default $diag --env COSTCURVE_MQA_L2_PREFETCH=leader \
-  --env COSTCURVE_MQA_TMA=1
+probe dense128k --op dense_decode --len 131072 --runs 10 --check default $diag \
+  --env COSTCURVE_MQA_L2_PREFETCH=leader --env COSTCURVE_MQA_TMA=1
 echo "total $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"
