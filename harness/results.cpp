@@ -124,10 +124,7 @@ PointResult point_from_json(const json& j, const std::string& origin, const std:
   p.s_q = o.integer("s_q", 1);
   p.top_k = static_cast<int>(o.integer("top_k", 0, 1 << 30));
   const std::string dt = o.string("dtype");
-  bool dt_ok = false;
-  for (DType t : {DType::f32, DType::bf16, DType::fp8_e4m3})
-    if (dtype_name(t) == dt) p.dtype = t, dt_ok = true;
-  if (!dt_ok) o.fail("dtype", "unknown dtype " + describe_value(dt));
+  if (!parse_dtype(dt, p.dtype)) o.fail("dtype", "unknown dtype " + describe_value(dt));
   const std::string st = o.string("status");
   if (st == "ok")
     r.status = PointStatus::ok;

@@ -46,6 +46,15 @@ bool parse_op(std::string_view name, Op& out) {
   return false;
 }
 
+bool parse_dtype(std::string_view name, DType& out) {
+  for (DType t : {DType::f32, DType::bf16, DType::fp8_e4m3})
+    if (dtype_name(t) == name) {
+      out = t;
+      return true;
+    }
+  return false;
+}
+
 std::int64_t Batch::causal_pairs() const {
   std::int64_t pairs = 0;
   for (std::int64_t len : seq_lens) pairs += s_q * (len - s_q) + s_q * (s_q + 1) / 2;

@@ -46,6 +46,8 @@ inline DType compute_dtype(Op op, DType storage) {
 }
 // Returns false when `name` names no operation.
 bool parse_op(std::string_view name, Op& out);
+// Returns false when `name` names no dtype.
+bool parse_dtype(std::string_view name, DType& out);
 
 // DeepSeek-V3.x softmax scale: 192^-0.5 * mscale^2 with mscale = 0.1 ln(40) + 1 (YaRN factor 40).
 inline double deepseek_softmax_scale() {

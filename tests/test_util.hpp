@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/scoped_env.hpp"
 #include "kernels/backend.hpp"
 
 namespace costcurve::test {
@@ -71,27 +72,7 @@ struct Mirror {
   }
 };
 
-// Sets an environment variable for one scope (kernels that are opt-in until validated read one).
-class ScopedEnv {
-public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
-    setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (had_)
-      setenv(name_, old_.c_str(), 1);
-    else
-      unsetenv(name_);
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
-private:
-  const char* name_;
-  std::string old_;
-  bool had_ = false;
-};
+using costcurve::ScopedEnv;  // harness/scoped_env.hpp
 
 inline std::vector<float> nan_vector(std::size_t n) {
   return std::vector<float>(n, std::numeric_limits<float>::quiet_NaN());

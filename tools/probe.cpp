@@ -17,6 +17,7 @@
 
 #include "harness/build_info.hpp"
 #include "harness/problem.hpp"
+#include "harness/scoped_env.hpp"
 #include "harness/stats.hpp"
 #include "kernels/backend.hpp"
 
@@ -75,29 +76,6 @@ struct Variant {
   std::string var, value;
 };
 
-// Sets one variable for a scope, and restores what the process had (or unsets it) after.
-class EnvScope {
-public:
-  EnvScope(const std::string& var, const std::string& value) : var_(var) {
-    if (var_.empty()) return;
-    if (const char* old = std::getenv(var_.c_str())) old_ = old;
-    setenv(var_.c_str(), value.c_str(), 1);
-  }
-  ~EnvScope() {
-    if (var_.empty()) return;
-    if (old_)
-      setenv(var_.c_str(), old_->c_str(), 1);
-    else
-      unsetenv(var_.c_str());
-  }
-  EnvScope(const EnvScope&) = delete;
-  EnvScope& operator=(const EnvScope&) = delete;
-
-private:
-  std::string var_;
-  std::optional<std::string> old_;
-};
-
 bool valid_var_name(const std::string& s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
   for (char c : s)
@@ -118,15 +96,6 @@ std::string setting_error(const std::string& s) {
 Variant parse_setting(const std::string& s) {
   const auto eq = s.find('=');
   return {s, s.substr(0, eq), s.substr(eq + 1)};
-}
-
-bool parse_dtype(const std::string& name, DType& out) {
-  for (DType t : {DType::f32, DType::bf16, DType::fp8_e4m3})
-    if (dtype_name(t) == name) {
-      out = t;
-      return true;
-    }
-  return false;
 }
 
 std::string all_ops() {
@@ -234,7 +203,8 @@ int probe(const Args& a) {
   bool default_failed = false, refused = false;
   std::vector<std::string> notes;
   for (const Variant& v : variants) {
-    const EnvScope scope(v.var, v.value);
+    std::optional<ScopedEnv> scope;  // the default variant runs in the environment as given
+    if (!v.var.empty()) scope.emplace(v.var, v.value);
     std::string line;
     try {
       p->poison();
