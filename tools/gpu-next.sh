@@ -21,6 +21,10 @@ total=${TOTAL_S:-500}
 start=$(date +%s)
 mkdir -p "$o" "$w"
 left() { echo $((total - ($(date +%s) - start))); }
+# All of $w into $o/steps.tgz, replaced whole so that a cut-off call never leaves half an archive.
+pack() {
+  tar -C "$w" --exclude='*.ncu-rep' -czf "$o/steps.tgz.part" . && mv "$o/steps.tgz.part" "$o/steps.tgz"
+}
 # step NAME RESERVE [VAR=VALUE ...]: gpu-run.sh $stages with the variables, into $o/NAME, with the
 # time left less RESERVE seconds for the steps after it (at least $floor, default 0); skipped when
 # under 20 s remain.
@@ -40,7 +44,7 @@ step() {
   timeout -k 10 $((b + 15)) env OUT="$w/$name" BUDGET_S="$b" RESULTS_NAME=none "$@" \
     sh tools/gpu-run.sh $stages >>"$o/summary.txt" 2>&1
   echo "$name: exit $? at $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"
-  tar -C "$w" --exclude='*.ncu-rep' -czf "$o/steps.tgz.part" . && mv "$o/steps.tgz.part" "$o/steps.tgz"
+  pack
 }
 v32=deepseek-v3.2
 v31=deepseek-v3.1-terminus
@@ -65,7 +69,7 @@ probe() {
   timeout -k 5 "$(left)" build-gpu/costcurve_probe --backend cuda --batch 32 --sq 2 "$@" \
     >"$w/probe/$name.txt" 2>&1
   echo "probe $name: exit $? at $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"
-  tar -C "$w" --exclude='*.ncu-rep' -czf "$o/steps.tgz.part" . && mv "$o/steps.tgz.part" "$o/steps.tgz"
+  pack
 }
 diag="--env COSTCURVE_MQA_DIAG=resident --env COSTCURVE_MQA_DIAG=nomma --env COSTCURVE_MQA_DIAG=neither
   --env COSTCURVE_MQA_DIAG="
