@@ -1,16 +1,16 @@
 // The CUDA MQA attention (dense_decode and sparse_decode) at DeepSeek's latent shape (576/512,
 // bf16 or fp8 cache), on each Hopper kernel: the warp-specialised seesaw kernel (mqa_seesaw.cu, the
-// default for a bf16 cache; for fp8 caches opt-in, COSTCURVE_MQA_SEESAW_FP8=1) and the one-tile
-// kernel (mqa_wgmma.cu, COSTCURVE_MQA_SEESAW=0; the default for fp8 caches), and the seesaw kernel
-// with its opt-in L2 prefetch of later tiles (COSTCURVE_MQA_L2_PREFETCH=1) or with warpgroup 1's
-// P0 V0_R moved before its softmax (COSTCURVE_MQA_SEESAW_EARLY=1, the prefetch as by default), or
-// with one block of the four that share contiguous keys asking L2 for them
-// (COSTCURVE_MQA_L2_PREFETCH=leader), or with whole dense tiles loaded by TMA
-// (COSTCURVE_MQA_TMA=1). The cache past each sequence's end holds NaN (the Problem's setup), which
-// no output may see. Shapes: key counts that are no multiple of the 64-key tile nor of the seesaw's
-// pair of tiles (an odd last tile), ragged batches, head counts below a block's 64 rows, key ranges
-// split across blocks (few sequences) and not (many), and sparse lists whose entries are -1 or past
-// the query's position. Outputs are poisoned before each run; skips without a GPU.
+// default for a bf16 cache, whole dense tiles by TMA; for fp8 caches opt-in,
+// COSTCURVE_MQA_SEESAW_FP8=1) and the one-tile kernel (mqa_wgmma.cu, COSTCURVE_MQA_SEESAW=0; the
+// default for fp8 caches), and the seesaw kernel with its L2 prefetch of later tiles forced on
+// (COSTCURVE_MQA_L2_PREFETCH=1), with warpgroup 1's P0 V0_R moved before its softmax
+// (COSTCURVE_MQA_SEESAW_EARLY=1), with every tile by cp.async and no prefetch
+// (COSTCURVE_MQA_TMA=0), or with the list entries read in place rather than a pair ahead
+// (COSTCURVE_MQA_IDX_AHEAD=0). The cache past each sequence's end holds NaN (the Problem's setup),
+// which no output may see. Shapes: key counts that are no multiple of the 64-key tile nor of the
+// seesaw's pair of tiles (an odd last tile), ragged batches, head counts below a block's 64 rows,
+// key ranges split across blocks (few sequences) and not (many), and sparse lists whose entries are
+// -1 or past the query's position. Outputs are poisoned before each run; skips without a GPU.
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -54,10 +54,10 @@ std::vector<MqaCase> cases() {
   };
 }
 
-// prefetch: both kernels ask L2 for later tiles; early: the seesaw's early release of stage 0;
-// leader: the seesaw with one block of those sharing contiguous keys asking L2 for them; tma: the
-// seesaw's whole dense tiles by TMA (dense cases only)
-enum class Kernel { wgmma, seesaw, prefetch, early, leader, tma };
+// seesaw: every other setting as by default; prefetch: both kernels ask L2 for later tiles;
+// early: the seesaw's early release of stage 0; cpasync: every tile by cp.async, no prefetch;
+// inplace: the seesaw's list entries read as each pair is filled (bf16 only)
+enum class Kernel { wgmma, seesaw, prefetch, early, cpasync, inplace };
 
 class CudaMqaTest : public ::testing::TestWithParam<std::tuple<Kernel, MqaCase>> {};
 
@@ -66,14 +66,16 @@ TEST_P(CudaMqaTest, DeepSeekShapeMatchesFloat64Reference) {
   COSTCURVE_BACKEND_OR_SKIP(be, "cuda");
   test::ScopedEnv seesaw("COSTCURVE_MQA_SEESAW", kernel == Kernel::wgmma ? "0" : "1");
   test::ScopedEnv seesaw_fp8("COSTCURVE_MQA_SEESAW_FP8", kernel == Kernel::wgmma ? "0" : "1");
-  test::ScopedEnv prefetch("COSTCURVE_MQA_L2_PREFETCH", kernel == Kernel::prefetch ? "1"
-                                                        : kernel == Kernel::early  ? ""
-                                                        : kernel == Kernel::leader ? "leader"
-                                                                                   : "0");
+  test::ScopedEnv prefetch("COSTCURVE_MQA_L2_PREFETCH",
+                           kernel == Kernel::prefetch                             ? "1"
+                           : kernel == Kernel::wgmma || kernel == Kernel::cpasync ? "0"
+                                                                                  : "");
   test::ScopedEnv early("COSTCURVE_MQA_SEESAW_EARLY", kernel == Kernel::early ? "1" : "0");
-  test::ScopedEnv tma("COSTCURVE_MQA_TMA", kernel == Kernel::tma ? "1" : "0");
-  if (kernel == Kernel::tma && tc.op != Op::dense_decode)
-    GTEST_SKIP() << "COSTCURVE_MQA_TMA applies to dense attention only";
+  test::ScopedEnv tma("COSTCURVE_MQA_TMA",
+                      kernel == Kernel::cpasync || kernel == Kernel::inplace ? "0" : "");
+  test::ScopedEnv ahead("COSTCURVE_MQA_IDX_AHEAD", kernel == Kernel::inplace ? "0" : "");
+  if (kernel == Kernel::inplace && tc.dtype != DType::bf16)
+    GTEST_SKIP() << "COSTCURVE_MQA_IDX_AHEAD=0 applies to a bf16 cache only";
   ProblemSpec s;
   s.op = tc.op;
   s.batch = tc.batch;
@@ -89,15 +91,15 @@ std::string case_name(const ::testing::TestParamInfo<std::tuple<Kernel, MqaCase>
                      : k == Kernel::seesaw   ? "seesaw_"
                      : k == Kernel::prefetch ? "prefetch_"
                      : k == Kernel::early    ? "early_"
-                     : k == Kernel::leader   ? "leader_"
-                                             : "tma_") +
+                     : k == Kernel::cpasync  ? "cpasync_"
+                                             : "inplace_") +
          std::get<1>(p.param).name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Cuda, CudaMqaTest,
                          ::testing::Combine(::testing::Values(Kernel::wgmma, Kernel::seesaw,
                                                               Kernel::prefetch, Kernel::early,
-                                                              Kernel::leader, Kernel::tma),
+                                                              Kernel::cpasync, Kernel::inplace),
                                             ::testing::ValuesIn(cases())),
                          case_name);
 
@@ -159,23 +161,35 @@ TEST(CudaMqaDiag, SelectsTheDiagnosticsOrRefuses) {
   EXPECT_TRUE(v.pass) << v.detail;
 }
 
-// COSTCURVE_MQA_TMA=1 where it cannot apply (gathered keys) is an OpError, so that an A/B never
-// times the cp.async path under its name. Hopper only, as above.
-TEST(CudaMqaTma, RefusedForGatheredKeys) {
+// COSTCURVE_MQA_TMA=1 where it cannot apply (gathered keys), and COSTCURVE_MQA_IDX_AHEAD=0 where
+// TMA is on (dense keys by default), are OpErrors, so that an A/B never times another path under
+// their names; with COSTCURVE_MQA_TMA=0 the latter runs. Hopper only, as above.
+TEST(CudaMqaTma, RefusedWhereItCannotApply) {
   COSTCURVE_BACKEND_OR_SKIP(be, "cuda");
   if (!hopper(*be)) GTEST_SKIP() << be->info().device << " is no Hopper GPU";
   test::ScopedEnv seesaw("COSTCURVE_MQA_SEESAW", "1");
-  test::ScopedEnv tma("COSTCURVE_MQA_TMA", "1");
+  test::ScopedEnv early("COSTCURVE_MQA_SEESAW_EARLY", "0");
   ProblemSpec s;
   s.op = Op::sparse_decode;
   s.batch = Batch::uniform(2, 1, 3000);
   s.top_k = 256;
   s.dtype = DType::bf16;
-  auto p = make_problem(s, *be);
-  p->setup(test::fresh_seed());
-  const std::string error = run_error(*p, *be);
-  EXPECT_NE(error.find("COSTCURVE_MQA_TMA=1 applies only to dense attention"), std::string::npos)
-      << error;
+  auto sparse = make_problem(s, *be);
+  sparse->setup(test::fresh_seed());
+  {
+    test::ScopedEnv tma("COSTCURVE_MQA_TMA", "1");
+    const std::string error = run_error(*sparse, *be);
+    EXPECT_NE(error.find("COSTCURVE_MQA_TMA=1 applies only to dense attention"), std::string::npos)
+        << error;
+  }
+  s.op = Op::dense_decode;
+  auto dense = make_problem(s, *be);
+  dense->setup(test::fresh_seed());
+  test::ScopedEnv ahead("COSTCURVE_MQA_IDX_AHEAD", "0");
+  const std::string error = run_error(*dense, *be);
+  EXPECT_NE(error.find("COSTCURVE_MQA_IDX_AHEAD=0 applies only"), std::string::npos) << error;
+  test::ScopedEnv tma("COSTCURVE_MQA_TMA", "0");
+  EXPECT_EQ(run_error(*dense, *be), "");
 }
 
 }  // namespace

@@ -8,11 +8,11 @@
 #
 # Give the device call's limit ~60 s more than TOTAL_S (the last step's grace and packing).
 #
-# Steps: build -> both scenarios swept in full -> costcurve_probe over the seesaw's diagnostics
-# and variants and top-k's bulk prefetch -> the MQA and top-k tests. (Earlier queues, with A/B and
-# racecheck steps: git log.)
+# Steps: build -> the MQA tests -> costcurve_probe over attention v5.6 (TMA, now the default for
+# dense tiles) and v5.7 (list entries read a pair ahead) against the kernel they replace -> both
+# scenarios swept in full. (Earlier queues, with A/B, racecheck and diagnostics steps: git log.)
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 o=${OUT:-/tmp/gpu-next}
 # The device tool brings back at most 8 files from $OUT: the steps work in $w, and after each one
 # all of $w is packed again into $o/steps.tgz, so that what finished survives a cut-off call.
@@ -48,41 +48,48 @@ step() {
 }
 v32=deepseek-v3.2
 v31=deepseek-v3.1-terminus
-# The build alone first, the tests last: the sweeps use only the default kernels (each point is
-# validated before it is timed) and the probe validates each variant's first run, so with little
-# device time left the tests of the opt-in paths are what a cut-off call loses.
+# The build alone first; the MQA tests next (v5.7 changes the default kernel's producer, and the
+# tests are short); then the probes, which validate each variant's first run; the sweeps last,
+# which use only the default kernels and validate every point before timing it.
 stages="build sass"
 floor=120 # the build (~100 s) is what every later step needs
 step build 300
 floor=0 # later steps get only what is left: a floor kept from the build would run the call past its limit
-stages=sweep
-step sweep 200 SCENARIOS="$v32 $v31"
-# Where the seesaw's time goes (NOTES.md, attention v5.4's outcome): each shape timed cold by
-# costcurve_probe with its loads or its MMAs switched off, the default again as a control for
-# drift, and dense decode with the leader's L2 prefetch and with TMA (attention v5.5, v5.6); then
-# top-k decode with the bulk prefetch of each chunk (not timed since v3.1).
+stages=cudatest
+step tests 230 TEST_FILTER='Cuda/CudaMqaTest.*:CudaMqaDiag.*:CudaMqaTma.*' TEST_SHARDS=8
+# Attention v5.6 and v5.7 against the kernel they replace (NOTES.md), each shape timed cold by
+# costcurve_probe in one process: dense decode by TMA (the default) against cp.async, then, with
+# cp.async, the list entries read ahead against in place (the kernel as it ran in h100-v10/v11);
+# sparse decode and prefill with the entries read ahead (the default) against in place, without
+# the L2 prefetch, and the "neither" diagnostic (the chain alone, which the reads held up).
 probe() {
   name=$1
   shift
   [ "$(left)" -ge 20 ] || { echo "probe $name: skipped" | tee -a "$o/summary.txt"; return 0; }
   mkdir -p "$w/probe"
-  timeout -k 5 "$(left)" build-gpu/costcurve_probe --backend cuda --batch 32 --sq 2 "$@" \
+  # shellcheck disable=SC2086
+  timeout -k 5 "$(left)" env $penv build-gpu/costcurve_probe --backend cuda "$@" \
     >"$w/probe/$name.txt" 2>&1
   echo "probe $name: exit $? at $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"
   pack
 }
-diag="--env COSTCURVE_MQA_DIAG=resident --env COSTCURVE_MQA_DIAG=nomma --env COSTCURVE_MQA_DIAG=neither
-  --env COSTCURVE_MQA_DIAG="
+dec="--batch 32 --sq 2"
+penv= # the environment of a probe's default variant
 # shellcheck disable=SC2086
-probe dense16k --op dense_decode --len 16384 $diag --env COSTCURVE_MQA_L2_PREFETCH=leader \
-  --env COSTCURVE_MQA_TMA=1
+probe dense16k --op dense_decode --len 16384 $dec --env COSTCURVE_MQA_TMA=0 --env COSTCURVE_MQA_TMA=
+penv=COSTCURVE_MQA_TMA=0
 # shellcheck disable=SC2086
-probe sparse128k --op sparse_decode --len 131072 $diag --env COSTCURVE_MQA_L2_PREFETCH=0
-probe topk128k --op topk --len 131072 --env COSTCURVE_TOPK_BULK_PREFETCH=1 --env COSTCURVE_TOPK_V4=1 \
-  --env COSTCURVE_TOPK_BULK_PREFETCH=
+probe dense16k-cpasync --op dense_decode --len 16384 $dec \
+  --env COSTCURVE_MQA_IDX_AHEAD=0 --env COSTCURVE_MQA_IDX_AHEAD=
+penv=
 # shellcheck disable=SC2086
-probe dense128k --op dense_decode --len 131072 --runs 10 --check default $diag \
-  --env COSTCURVE_MQA_L2_PREFETCH=leader --env COSTCURVE_MQA_TMA=1
-stages=cudatest
-step tests 0 TEST_FILTER='Cuda/CudaMqaTest.*:Cuda/CudaTopk.*:CudaMqaDiag.*:CudaMqaTma.*' TEST_SHARDS=8
+probe sparse128k --op sparse_decode --len 131072 --top-k 2048 $dec --env COSTCURVE_MQA_IDX_AHEAD=0 \
+  --env COSTCURVE_MQA_L2_PREFETCH=0 --env COSTCURVE_MQA_DIAG=neither --env COSTCURVE_MQA_IDX_AHEAD=
+probe sparse-prefill128k --op sparse_prefill --len 131072 --top-k 2048 --batch 1 --sq 512 \
+  --env COSTCURVE_MQA_IDX_AHEAD=0 --env COSTCURVE_MQA_IDX_AHEAD=
+# shellcheck disable=SC2086
+probe dense128k --op dense_decode --len 131072 $dec --runs 10 --env COSTCURVE_MQA_TMA=0 \
+  --env COSTCURVE_MQA_TMA=
+stages=sweep
+step sweep 0 SCENARIOS="$v32 $v31"
 echo "total $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"

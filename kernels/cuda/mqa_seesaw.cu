@@ -200,7 +200,7 @@ __device__ __forceinline__ void issue_pv(float (&o)[128], const std::uint32_t (&
 // by the producer's thread 0 (arrive.expect_tx on the block's barrier; the other 127 threads
 // arrive plainly, so the barriers keep their counts); a tile that ends past the key range keeps
 // the cp.async path, whose zero-filled rows keep whatever lies past a sequence's end out of P V.
-template <bool kFp8, bool kEarly, int kDiag = 0, bool kTma = false>
+template <bool kFp8, bool kEarly, int kDiag = 0, bool kTma = false, bool kAhead = true>
 __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_constant__ Params p) {
 #ifdef COSTCURVE_WGMMA
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -258,13 +258,16 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       cp_async16(sQ + swz(r, j), src, ok ? 16 : 0);
     }
     cp_async_arrive_noinc(qfull);
-    // Position of list entry j (dense: j itself), or -1 when past the split or not visible.
-    const auto key_pos = [&](long j) -> int {
+    // List entry j as stored (dense: j itself), -1 past the split; visible() then gives the key's
+    // position, or -1 where it is not visible. Split so that a read can be issued well before
+    // its value is checked (kAhead).
+    const auto entry = [&](long j) -> int {
       if (j >= ke) return -1;
       if (!sparse) return static_cast<int>(j);
-      const int x = p.idx[static_cast<long>(tok) * p.top_k + j];
-      return (x >= 0 && x <= pos) ? x : -1;
+      return p.idx[static_cast<long>(tok) * p.top_k + j];
     };
+    const auto visible = [&](int x) -> int { return (x >= 0 && x <= pos) ? x : -1; };
+    const auto key_pos = [&](long j) -> int { return visible(entry(j)); };
     // This thread fills 16-byte chunk (pt & 7) of rows (pt >> 3) + 16 i of every column block.
     const int row0 = pt >> 3, chunk = pt & 7;
     // Row size in the cache, and the scale of each of this thread's rows (1 for bf16).
@@ -272,40 +275,53 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
     const auto* cache = kFp8 ? reinterpret_cast<const unsigned char*>(p.kv8)
                              : reinterpret_cast<const unsigned char*>(p.kv);
     const unsigned char* kvb = cache + static_cast<long>(b) * p.cap * kRowBytes;
-    // COSTCURVE_MQA_L2_PREFETCH=leader: the block of head group 0 and a sequence's first token.
-    const bool lead = blockIdx.x == 0 && tok % p.s_q == 0;
-    constexpr int kLeadPairs = 2;
+    // kAhead: a pair's list entries (this thread's rows of both tiles, and below kKeys its
+    // position in each tile) are read while the pair before it is filled, and the row this thread
+    // asks L2 for one pair earlier still; each read's latency, an HBM miss at first touch, then
+    // overlaps work instead of holding up the copies, the positions and the prefetch behind it.
+    int e0[4], e1[4], es[2], epf = -1;  // the entries read ahead, unchecked
+    const auto read_pair = [&](int q) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        e0[i] = entry(kb + 2L * q * kKeys + row0 + 16 * i);
+        e1[i] = entry(kb + (2L * q + 1) * kKeys + row0 + 16 * i);
+      }
+#pragma unroll
+      for (int st = 0; st < 2; ++st)
+        es[st] = pt < kKeys ? entry(kb + (2L * q + st) * kKeys + pt) : -1;
+    };
+    if constexpr (kAhead) {
+      read_pair(0);
+      epf = entry(kb + 2L * kKeys + pt);
+    }
     for (int pr = 0; pr < pairs; ++pr) {
       const std::uint32_t parity = (pr & 1) ^ 1;  // a fresh barrier passes parity 1
       // The pair after this one, into L2, one row a thread: its copies into shared memory start
       // when this pair's stages free up, and then wait on L2 rather than on HBM (gathered rows,
       // for sparse attention, are a random walk through the cache).
       if constexpr ((kDiag & 1) == 0) {
-        if (p.l2_prefetch == 2) {
-          // Contiguous keys (dense): the four blocks that read each tile (two head groups, two
-          // tokens) ask for it at nearly the same time, so most of their requests meet a miss in
-          // flight (H100 profile: L2 hit rate 10%). One of them, one request a producer warp,
-          // asks L2 for the pairs kLeadPairs ahead instead.
-          if (!sparse && lead && (pt & 31) == 0)
-            for (int d = pr == 0 ? 1 : kLeadPairs; d <= kLeadPairs; ++d) {
-              const long j0 = kb + 2L * (pr + d) * kKeys, j1 = min(ke, j0 + 2 * kKeys);
-              if (j0 >= j1) break;
-              const long r0 = j0 + (j1 - j0) * (pt >> 5) / 4,
-                         r1 = j0 + (j1 - j0) * ((pt >> 5) + 1) / 4;
-              if (r1 > r0)
-                prefetch_l2(kvb + r0 * kRowBytes,
-                            static_cast<std::uint32_t>((r1 - r0) * kRowBytes));
-            }
-        } else if (p.l2_prefetch && pr + 1 < pairs) {
-          const int k = key_pos(kb + 2 * (pr + 1) * kKeys + pt);
+        if (p.l2_prefetch && pr + 1 < pairs) {
+          const int k = kAhead ? visible(epf) : key_pos(kb + 2 * (pr + 1) * kKeys + pt);
           if (k >= 0) prefetch_l2(kvb + static_cast<long>(k) * kRowBytes, kRowBytes);
         }
+        if constexpr (kAhead) epf = entry(kb + 2L * (pr + 2) * kKeys + pt);
       }
-      int kp0[4], kp1[4];
+      int kp0[4], kp1[4], sp[2];
+      if constexpr (kAhead) {
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        kp0[i] = key_pos(kb + 2 * pr * kKeys + row0 + 16 * i);
-        kp1[i] = key_pos(kb + (2 * pr + 1) * kKeys + row0 + 16 * i);
+        for (int i = 0; i < 4; ++i) {
+          kp0[i] = visible(e0[i]);
+          kp1[i] = visible(e1[i]);
+        }
+        sp[0] = visible(es[0]);
+        sp[1] = visible(es[1]);
+        if (pr + 1 < pairs) read_pair(pr + 1);
+      } else {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          kp0[i] = key_pos(kb + 2 * pr * kKeys + row0 + 16 * i);
+          kp1[i] = key_pos(kb + (2 * pr + 1) * kKeys + row0 + 16 * i);
+        }
       }
       // Groups in the order they are released: stage 0's dims 0-255 (after warpgroup 0's P0 V),
       // stage 1's dims 256-511, then the rest; with kEarly stage 0's three groups, then stage 1's
@@ -338,7 +354,9 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
                       : make_uint2(0, 0);
           }
           sm90::mbar_wait(empty(st, grp), parity);
-          if (first && pt < kKeys) sPos[st * kKeys + pt] = key_pos(kb + (2 * pr + st) * kKeys + pt);
+          if (first && pt < kKeys)
+            sPos[st * kKeys + pt] =
+                kAhead ? (st ? sp[1] : sp[0]) : key_pos(kb + (2 * pr + st) * kKeys + pt);
 #pragma unroll
           for (int c = 0; c < 4; ++c) {
             if (c >= ncb) break;
@@ -352,7 +370,9 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
           }
         } else {
           sm90::mbar_wait(empty(st, grp), parity);
-          if (first && pt < kKeys) sPos[st * kKeys + pt] = key_pos(kb + (2 * pr + st) * kKeys + pt);
+          if (first && pt < kKeys)
+            sPos[st * kKeys + pt] =
+                kAhead ? (st ? sp[1] : sp[0]) : key_pos(kb + (2 * pr + st) * kKeys + pt);
           if constexpr (kTma) {
             const long t0 = kb + (2L * pr + st) * kKeys;  // the tile's first key
             if (t0 + kKeys <= ke) {
@@ -564,24 +584,27 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
 
 }  // namespace
 
-void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool early, bool tma) {
+void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool early, bool tma,
+                       bool ahead) {
   static const bool configured = [] {
     for (auto* k : {mqa_seesaw_kernel<false, false>, mqa_seesaw_kernel<true, false>,
                     mqa_seesaw_kernel<false, true>, mqa_seesaw_kernel<true, true>,
                     mqa_seesaw_kernel<false, false, 1>, mqa_seesaw_kernel<false, false, 2>,
-                    mqa_seesaw_kernel<false, false, 3>, mqa_seesaw_kernel<false, false, 0, true>})
+                    mqa_seesaw_kernel<false, false, 3>, mqa_seesaw_kernel<false, false, 0, true>,
+                    mqa_seesaw_kernel<false, false, 0, false, false>})
       CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
     return true;
   }();
   (void)configured;
   auto* k = fp8 ? (early ? mqa_seesaw_kernel<true, true> : mqa_seesaw_kernel<true, false>)
                 : (early ? mqa_seesaw_kernel<false, true> : mqa_seesaw_kernel<false, false>);
-  // Diagnostics exist for a bf16 cache without early only: mqa_wgmma refuses the rest.
+  // The diagnostics, TMA and the list read in place exist for a bf16 cache without early only,
+  // one at a time: mqa_wgmma refuses the rest.
   if (p.diag == 1) k = mqa_seesaw_kernel<false, false, 1>;
   if (p.diag == 2) k = mqa_seesaw_kernel<false, false, 2>;
   if (p.diag == 3) k = mqa_seesaw_kernel<false, false, 3>;
-  // As the diagnostics: bf16, dense, not early (mqa_wgmma checks).
   if (tma) k = mqa_seesaw_kernel<false, false, 0, true>;
+  if (!ahead) k = mqa_seesaw_kernel<false, false, 0, false, false>;
   k<<<grid, kThreads, kSmem, ctx.stream()>>>(p);
   CUDA_CHECK_LAUNCH();
 }

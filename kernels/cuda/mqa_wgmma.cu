@@ -379,19 +379,19 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
     throw OpError(
         "cuda MQA attention: COSTCURVE_MQA_DIAG applies only to the bf16 seesaw kernel (not to an "
         "fp8 cache, COSTCURVE_MQA_SEESAW=0 or COSTCURVE_MQA_SEESAW_EARLY=1)");
-  // COSTCURVE_MQA_L2_PREFETCH=leader (opt-in, not yet measured: NOTES.md, attention v5.5): over
-  // contiguous keys, one of the four seesaw blocks that share each tile asks L2 for the pairs
-  // ahead; gathered keys keep their default.
-  if (prefetch_env && std::string_view(prefetch_env) == "leader")
-    p.l2_prefetch = seesaw && idx == nullptr && !fp8 ? 2 : gathered_bf16 ? 1 : 0;
-  // COSTCURVE_MQA_TMA=1 (opt-in, not yet measured: NOTES.md attention v5.6): dense tiles of a bf16
-  // cache by TMA. Where it cannot apply it is an error, so that an A/B never times the other path.
-  const bool tma = env_flag("COSTCURVE_MQA_TMA");
+  // Whole dense tiles of a bf16 cache come by TMA (NOTES.md, attention v5.6: on an H100, dense
+  // decode B=32 24% faster than the producer's cp.async at 16K, 23% at 128K).
+  // COSTCURVE_MQA_TMA=0 keeps cp.async for every tile; =1 requires TMA, an error where it cannot
+  // apply, so that an A/B never times the other path under its name.
+  const char* tma_env = std::getenv("COSTCURVE_MQA_TMA");
+  const bool tma_required = tma_env && std::string_view(tma_env) == "1";
+  const bool tma_applies = !fp8 && seesaw && !early && !idx && p.diag == 0;
+  if (tma_required && !tma_applies)
+    throw OpError(
+        "cuda MQA attention: COSTCURVE_MQA_TMA=1 applies only to dense attention over a bf16 "
+        "cache on the seesaw kernel (not with COSTCURVE_MQA_SEESAW_EARLY or COSTCURVE_MQA_DIAG)");
+  const bool tma = tma_applies && env_default_on("COSTCURVE_MQA_TMA");
   if (tma) {
-    if (fp8 || !seesaw || early || idx || p.diag != 0)
-      throw OpError(
-          "cuda MQA attention: COSTCURVE_MQA_TMA=1 applies only to dense attention over a bf16 "
-          "cache on the seesaw kernel (not with COSTCURVE_MQA_SEESAW_EARLY or COSTCURVE_MQA_DIAG)");
     const auto enc = sm90::tensor_map_encoder();
     const auto rows_in_cache = static_cast<cuuint64_t>(s.batch.batch()) * s.batch.capacity;
     const cuuint64_t dims[2] = {kDqk, rows_in_cache};
@@ -402,9 +402,18 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
         enc(&p.kv_map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(kv), dims, strides,
             box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
             CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
-      throw OpError("cuda MQA attention: COSTCURVE_MQA_TMA=1 but no tensor map for this cache (" +
+      throw OpError("cuda MQA attention: no TMA tensor map for this cache (" +
                     std::to_string(rows_in_cache) + " rows)");
   }
+  // Attention v5.7: the seesaw's producer reads each pair's list entries a pair ahead.
+  // COSTCURVE_MQA_IDX_AHEAD=0 reads them in place, as before (bf16 only, without TMA, early or a
+  // diagnostic), for an A/B on one card.
+  const bool ahead = env_default_on("COSTCURVE_MQA_IDX_AHEAD");
+  if (!ahead && (fp8 || !seesaw || early || tma || p.diag != 0))
+    throw OpError(
+        "cuda MQA attention: COSTCURVE_MQA_IDX_AHEAD=0 applies only to the bf16 seesaw kernel "
+        "without TMA (set COSTCURVE_MQA_TMA=0 for dense attention), COSTCURVE_MQA_SEESAW_EARLY or "
+        "COSTCURVE_MQA_DIAG");
   const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, seesaw ? 2 * kKeys : kKeys,
                                          seesaw ? 2 : 4, merge_cost);
   const long splits = ks.splits, split_keys = ks.split_keys;
@@ -417,7 +426,7 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   const dim3 grid(static_cast<unsigned>((s.heads + kRows - 1) / kRows), static_cast<unsigned>(rows),
                   static_cast<unsigned>(splits));
   if (seesaw) {
-    launch_mqa_seesaw(ctx, p, grid, fp8, early, tma);
+    launch_mqa_seesaw(ctx, p, grid, fp8, early, tma, ahead);
   } else if (fp8) {
     mqa_wgmma_kernel<true><<<grid, kThreads, kSmem, ctx.stream()>>>(p);
     CUDA_CHECK_LAUNCH();
