@@ -230,6 +230,9 @@ public:
       in_[i].alloc(be_, n[i], shape_.dtype);
       in_[i].fill(seed, i, -1, 1);
     }
+    // As the MQA problem's: a kernel that lets a key row past a sequence's end into P V fails.
+    in_[1].poison_tails(b, shape_.heads * shape_.d_qk);
+    in_[2].poison_tails(b, shape_.heads * shape_.d_v);
     out_.alloc(be_, rows * shape_.d_v);
     lse_.alloc(be_, rows);
     poison();

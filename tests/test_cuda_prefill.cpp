@@ -4,7 +4,9 @@
 // (COSTCURVE_PREFILL_PORTABLE=1; the only one on other GPUs).
 // Shapes: query tiles of 128 rows with a partial last one, diagonals that cross key tiles, ragged
 // batches whose sequences share a query tile's TMA box, key ranges split across blocks, and the
-// full 128 heads. Outputs are poisoned before each run. Skips without a GPU.
+// full 128 heads. The cache past each sequence's end holds NaN (the Problem's setup), which no
+// output may see (ragged_two_tiles: the Hopper kernels' last key tile reaches into it). Outputs
+// are poisoned before each run. Skips without a GPU.
 #include <gtest/gtest.h>
 
 #include "harness/problem.hpp"

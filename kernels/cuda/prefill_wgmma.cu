@@ -140,6 +140,29 @@ __device__ __forceinline__ void issue_pv(float (&o)[64], const std::uint32_t (&p
     wgmma_rs_tb(o, pa[kc], desc_sw128(v + kc * 16 * 128, kColBytes));
 }
 
+// Rows [from, kKeys) of a V stage, in every column block, set to zero by this consumer warpgroup
+// before its P V reads them. The boxes stop at the cache's capacity, not at a sequence's end, so
+// the last tile's rows past the block's last key hold whatever the cache holds there (a real
+// cache's garbage, NaN included), and P = 0 times NaN is NaN; S needs nothing, its mask selects.
+// Both consumer warpgroups write the same zeros; each orders its own writes before its MMAs (the
+// proxy fence, then its 128 threads at named barrier 1 + cw). Swizzling permutes the 16-byte
+// chunks within a 128-byte row, so a row is the same 128 bytes either way.
+__device__ __forceinline__ void zero_v_rows(std::uint32_t v, int from, int cw) {
+  constexpr int kChunks = (kDv / kBox) * 8;  // a row's 16-byte chunks across the column blocks
+  for (int i = threadIdx.x % 128; i < (kKeys - from) * kChunks; i += 128) {
+    const int r = from + i / kChunks, cb = (i / 8) % (kDv / kBox), c = i % 8;
+    asm volatile(
+        "st.shared.v4.u32 [%0], {%1, %1, %1, %1};\n" ::"r"(v + cb * kColBytes + r * 128 + c * 16),
+        "r"(0)
+        : "memory");
+  }
+  fence_async_smem();
+  if (cw == 0)
+    asm volatile("bar.sync 1, 128;\n" ::: "memory");
+  else
+    asm volatile("bar.sync 2, 128;\n" ::: "memory");
+}
+
 // The online softmax of one tile of S (keys k0 .. k0 + 127; s[4i + c] is row ra + 8 (c >> 1),
 // key k0 + 8i + 2 t4 + (c & 1)): scales to base 2, masks keys past the row's position or the split
 // (only on tiles that reach them), folds the tile into the running max m and sum l, and leaves P
@@ -271,6 +294,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       const int st = t % kStages;
       const int k0 = kb + t * kKeys;
       mbar_wait(full(st), (t / kStages) & 1);
+      if (k0 + kKeys > ke) zero_v_rows(s_v(st), ke - k0, cw);
       __syncwarp();  // wgmma is .aligned: the warp must be converged after the spin
 
       float s[64];
@@ -297,6 +321,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     float alpha[2];
     std::uint32_t pa[kKeys / 16][4];
     mbar_wait(full(0), 0);
+    if (kb + kKeys > ke) zero_v_rows(s_v(0), ke - kb, cw);
     __syncwarp();
     wgmma_fence();
     issue_qk(s, a_base, s_k(0));
@@ -310,6 +335,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     for (int t = 0; t + 1 < tiles; ++t) {
       const int st = t % kStages, sn = (t + 1) % kStages;
       mbar_wait(full(sn), ((t + 1) / kStages) & 1);
+      if (kb + (t + 2) * kKeys > ke) zero_v_rows(s_v(sn), ke - kb - (t + 1) * kKeys, cw);
       __syncwarp();
       wgmma_fence();  // orders this thread's writes of O and P before the MMAs read them
       issue_qk(s, a_base, s_k(sn));
