@@ -5,12 +5,13 @@
 // default for fp8 caches), and the seesaw kernel with its L2 prefetch of later tiles forced on
 // (COSTCURVE_MQA_L2_PREFETCH=1), with warpgroup 1's P0 V0_R moved before its softmax
 // (COSTCURVE_MQA_SEESAW_EARLY=1), with every tile by cp.async and no prefetch
-// (COSTCURVE_MQA_TMA=0), or with the list entries read in place rather than a pair ahead
-// (COSTCURVE_MQA_IDX_AHEAD=0). The cache past each sequence's end holds NaN (the Problem's setup),
-// which no output may see. Shapes: key counts that are no multiple of the 64-key tile nor of the
-// seesaw's pair of tiles (an odd last tile), ragged batches, head counts below a block's 64 rows,
-// key ranges split across blocks (few sequences) and not (many), and sparse lists whose entries are
-// -1 or past the query's position. Outputs are poisoned before each run; skips without a GPU.
+// (COSTCURVE_MQA_TMA=0), or with the list entries read a pair ahead rather than in place
+// (COSTCURVE_MQA_IDX_AHEAD=1, with cp.async). The cache past each sequence's end holds NaN (the
+// Problem's setup), which no output may see. Shapes: key counts that are no multiple of the 64-key
+// tile nor of the seesaw's pair of tiles (an odd last tile), ragged batches, head counts below a
+// block's 64 rows, key ranges split across blocks (few sequences) and not (many), and sparse lists
+// whose entries are -1 or past the query's position. Outputs are poisoned before each run; skips
+// without a GPU.
 #include <gtest/gtest.h>
 
 #include <regex>
@@ -56,8 +57,8 @@ std::vector<MqaCase> cases() {
 
 // seesaw: every other setting as by default; prefetch: both kernels ask L2 for later tiles;
 // early: the seesaw's early release of stage 0; cpasync: every tile by cp.async, no prefetch;
-// inplace: the seesaw's list entries read as each pair is filled (bf16 only)
-enum class Kernel { wgmma, seesaw, prefetch, early, cpasync, inplace };
+// ahead: the seesaw's list entries read a pair ahead, every tile by cp.async (bf16 only)
+enum class Kernel { wgmma, seesaw, prefetch, early, cpasync, ahead };
 
 class CudaMqaTest : public ::testing::TestWithParam<std::tuple<Kernel, MqaCase>> {};
 
@@ -72,10 +73,10 @@ TEST_P(CudaMqaTest, DeepSeekShapeMatchesFloat64Reference) {
                                                                                   : "");
   test::ScopedEnv early("COSTCURVE_MQA_SEESAW_EARLY", kernel == Kernel::early ? "1" : "0");
   test::ScopedEnv tma("COSTCURVE_MQA_TMA",
-                      kernel == Kernel::cpasync || kernel == Kernel::inplace ? "0" : "");
-  test::ScopedEnv ahead("COSTCURVE_MQA_IDX_AHEAD", kernel == Kernel::inplace ? "0" : "");
-  if (kernel == Kernel::inplace && tc.dtype != DType::bf16)
-    GTEST_SKIP() << "COSTCURVE_MQA_IDX_AHEAD=0 applies to a bf16 cache only";
+                      kernel == Kernel::cpasync || kernel == Kernel::ahead ? "0" : "");
+  test::ScopedEnv ahead("COSTCURVE_MQA_IDX_AHEAD", kernel == Kernel::ahead ? "1" : "0");
+  if (kernel == Kernel::ahead && tc.dtype != DType::bf16)
+    GTEST_SKIP() << "COSTCURVE_MQA_IDX_AHEAD=1 applies to a bf16 cache only";
   ProblemSpec s;
   s.op = tc.op;
   s.batch = tc.batch;
@@ -92,14 +93,14 @@ std::string case_name(const ::testing::TestParamInfo<std::tuple<Kernel, MqaCase>
                      : k == Kernel::prefetch ? "prefetch_"
                      : k == Kernel::early    ? "early_"
                      : k == Kernel::cpasync  ? "cpasync_"
-                                             : "inplace_") +
+                                             : "ahead_") +
          std::get<1>(p.param).name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Cuda, CudaMqaTest,
                          ::testing::Combine(::testing::Values(Kernel::wgmma, Kernel::seesaw,
                                                               Kernel::prefetch, Kernel::early,
-                                                              Kernel::cpasync, Kernel::inplace),
+                                                              Kernel::cpasync, Kernel::ahead),
                                             ::testing::ValuesIn(cases())),
                          case_name);
 
@@ -161,7 +162,7 @@ TEST(CudaMqaDiag, SelectsTheDiagnosticsOrRefuses) {
   EXPECT_TRUE(v.pass) << v.detail;
 }
 
-// COSTCURVE_MQA_TMA=1 where it cannot apply (gathered keys), and COSTCURVE_MQA_IDX_AHEAD=0 where
+// COSTCURVE_MQA_TMA=1 where it cannot apply (gathered keys), and COSTCURVE_MQA_IDX_AHEAD=1 where
 // TMA is on (dense keys by default), are OpErrors, so that an A/B never times another path under
 // their names; with COSTCURVE_MQA_TMA=0 the latter runs. Hopper only, as above.
 TEST(CudaMqaTma, RefusedWhereItCannotApply) {
@@ -185,9 +186,9 @@ TEST(CudaMqaTma, RefusedWhereItCannotApply) {
   s.op = Op::dense_decode;
   auto dense = make_problem(s, *be);
   dense->setup(test::fresh_seed());
-  test::ScopedEnv ahead("COSTCURVE_MQA_IDX_AHEAD", "0");
+  test::ScopedEnv ahead("COSTCURVE_MQA_IDX_AHEAD", "1");
   const std::string error = run_error(*dense, *be);
-  EXPECT_NE(error.find("COSTCURVE_MQA_IDX_AHEAD=0 applies only"), std::string::npos) << error;
+  EXPECT_NE(error.find("COSTCURVE_MQA_IDX_AHEAD=1 applies only"), std::string::npos) << error;
   test::ScopedEnv tma("COSTCURVE_MQA_TMA", "0");
   EXPECT_EQ(run_error(*dense, *be), "");
 }

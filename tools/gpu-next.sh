@@ -8,9 +8,9 @@
 #
 # Give the device call's limit ~60 s more than TOTAL_S (the last step's grace and packing).
 #
-# Steps: build -> the MQA tests -> costcurve_probe over attention v5.6 (TMA, now the default for
-# dense tiles) and v5.7 (list entries read a pair ahead) against the kernel they replace -> both
-# scenarios swept in full. (Earlier queues, with A/B, racecheck and diagnostics steps: git log.)
+# Steps: build -> the MQA and prefill tests -> costcurve_probe over attention v5.6 (TMA, now the
+# default for dense tiles) and v5.7 (list entries read a pair ahead, opt-in) against the kernel as
+# it was -> both scenarios swept in full. (Earlier queues, with A/B, racecheck and diagnostics steps: git log.)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 o=${OUT:-/tmp/gpu-next}
@@ -48,8 +48,8 @@ step() {
 }
 v32=deepseek-v3.2
 v31=deepseek-v3.1-terminus
-# The build alone first; the MQA tests next (v5.7 changes the default kernel's producer, and the
-# tests are short); then the probes, which validate each variant's first run; the sweeps last,
+# The build alone first; the MQA and prefill tests next (the prefill's zeroed tail and v5.7 have
+# not run on a GPU, and the tests are short); then the probes, which validate each variant's first run; the sweeps last,
 # which use only the default kernels and validate every point before timing it.
 stages="build sass"
 floor=120 # the build (~100 s) is what every later step needs
@@ -58,10 +58,10 @@ floor=0 # later steps get only what is left: a floor kept from the build would r
 stages=cudatest
 step tests 230 TEST_FILTER='Cuda/CudaMqaTest.*:CudaMqaDiag.*:CudaMqaTma.*:Cuda/CudaPrefillTest.*' TEST_SHARDS=8
 # Attention v5.6 and v5.7 against the kernel they replace (NOTES.md), each shape timed cold by
-# costcurve_probe in one process: dense decode by TMA (the default) against cp.async, then, with
-# cp.async, the list entries read ahead against in place (the kernel as it ran in h100-v10/v11);
-# sparse decode and prefill with the entries read ahead (the default) against in place, without
-# the L2 prefetch, and the "neither" diagnostic (the chain alone, which the reads held up).
+# costcurve_probe in one process: dense decode by TMA (the default) against cp.async (the kernel as
+# it ran in h100-v10/v11), then, with cp.async, the list entries read ahead; sparse decode and
+# prefill with the entries read in place (the default) against ahead, without the L2 prefetch, and
+# the "neither" diagnostic (the chain alone, which the reads may hold up).
 probe() {
   name=$1
   shift
@@ -80,13 +80,13 @@ probe dense16k --op dense_decode --len 16384 $dec --env COSTCURVE_MQA_TMA=0 --en
 penv=COSTCURVE_MQA_TMA=0
 # shellcheck disable=SC2086
 probe dense16k-cpasync --op dense_decode --len 16384 $dec \
-  --env COSTCURVE_MQA_IDX_AHEAD=0 --env COSTCURVE_MQA_IDX_AHEAD=
+  --env COSTCURVE_MQA_IDX_AHEAD=1 --env COSTCURVE_MQA_IDX_AHEAD=
 penv=
 # shellcheck disable=SC2086
-probe sparse128k --op sparse_decode --len 131072 --top-k 2048 $dec --env COSTCURVE_MQA_IDX_AHEAD=0 \
+probe sparse128k --op sparse_decode --len 131072 --top-k 2048 $dec --env COSTCURVE_MQA_IDX_AHEAD=1 \
   --env COSTCURVE_MQA_L2_PREFETCH=0 --env COSTCURVE_MQA_DIAG=neither --env COSTCURVE_MQA_IDX_AHEAD=
 probe sparse-prefill128k --op sparse_prefill --len 131072 --top-k 2048 --batch 1 --sq 512 \
-  --env COSTCURVE_MQA_IDX_AHEAD=0 --env COSTCURVE_MQA_IDX_AHEAD=
+  --env COSTCURVE_MQA_IDX_AHEAD=1 --env COSTCURVE_MQA_IDX_AHEAD=
 # shellcheck disable=SC2086
 probe dense128k --op dense_decode --len 131072 $dec --runs 10 --env COSTCURVE_MQA_TMA=0 \
   --env COSTCURVE_MQA_TMA=

@@ -63,10 +63,10 @@ struct Params {
 // P0 V0_R before its softmax, so that stage 0 frees up mid-pair (opt-in, NOTES.md attention v5.4).
 // p.diag != 0 runs a diagnostic variant instead (bf16, not early: the caller checks).
 // `tma`: whole dense tiles of a bf16 cache come by TMA through p.kv_map (attention v5.6).
-// `ahead` false: the producer reads each pair's list entries when it fills the pair, as before
-// attention v5.7 (bf16, not early, no diagnostic, no TMA: the caller checks).
+// `ahead`: the producer reads each pair's list entries a pair ahead (attention v5.7, opt-in; bf16,
+// not early, no diagnostic, no TMA: the caller checks).
 void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool early,
-                       bool tma = false, bool ahead = true);
+                       bool tma = false, bool ahead = false);
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define COSTCURVE_WGMMA 1

@@ -195,12 +195,15 @@ __device__ __forceinline__ void issue_pv(float (&o)[128], const std::uint32_t (&
 // wgmma at all (the loads and the synchronisation). 3, "neither": both (the chain's softmax,
 // barriers and handoffs alone).
 //
-// kTma (bf16, dense, not kEarly, no diagnostic; opt-in COSTCURVE_MQA_TMA=1, NOTES.md attention
+// kAhead (bf16, not kEarly, no diagnostic, not kTma; opt-in COSTCURVE_MQA_IDX_AHEAD=1, NOTES.md
+// attention v5.7): the producer reads each pair's list entries a pair ahead (below).
+//
+// kTma (bf16, dense, not kEarly, no diagnostic; the default for dense tiles, NOTES.md attention
 // v5.6): a tile whose 64 keys are all visible comes as nine TMA boxes, one per column block, issued
 // by the producer's thread 0 (arrive.expect_tx on the block's barrier; the other 127 threads
 // arrive plainly, so the barriers keep their counts); a tile that ends past the key range keeps
 // the cp.async path, whose zero-filled rows keep whatever lies past a sequence's end out of P V.
-template <bool kFp8, bool kEarly, int kDiag = 0, bool kTma = false, bool kAhead = true>
+template <bool kFp8, bool kEarly, int kDiag = 0, bool kTma = false, bool kAhead = false>
 __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_constant__ Params p) {
 #ifdef COSTCURVE_WGMMA
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -591,7 +594,7 @@ void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool 
                     mqa_seesaw_kernel<false, true>, mqa_seesaw_kernel<true, true>,
                     mqa_seesaw_kernel<false, false, 1>, mqa_seesaw_kernel<false, false, 2>,
                     mqa_seesaw_kernel<false, false, 3>, mqa_seesaw_kernel<false, false, 0, true>,
-                    mqa_seesaw_kernel<false, false, 0, false, false>})
+                    mqa_seesaw_kernel<false, false, 0, false, true>})
       CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
     return true;
   }();
@@ -604,7 +607,7 @@ void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool 
   if (p.diag == 2) k = mqa_seesaw_kernel<false, false, 2>;
   if (p.diag == 3) k = mqa_seesaw_kernel<false, false, 3>;
   if (tma) k = mqa_seesaw_kernel<false, false, 0, true>;
-  if (!ahead) k = mqa_seesaw_kernel<false, false, 0, false, false>;
+  if (ahead) k = mqa_seesaw_kernel<false, false, 0, false, true>;
   k<<<grid, kThreads, kSmem, ctx.stream()>>>(p);
   CUDA_CHECK_LAUNCH();
 }
