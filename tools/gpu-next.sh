@@ -56,7 +56,8 @@ floor=120 # the build (~100 s) is what every later step needs
 step build 300
 floor=0 # later steps get only what is left: a floor kept from the build would run the call past its limit
 stages=cudatest
-step tests 230 TEST_FILTER='Cuda/CudaMqaTest.*:CudaMqaDiag.*:CudaMqaTma.*:Cuda/CudaPrefillTest.*' TEST_SHARDS=8
+# TESTS_RESERVE (default 230): what the tests leave for the probes and sweeps; 0 in a short call.
+step tests "${TESTS_RESERVE:-230}" TEST_FILTER='Cuda/CudaMqaTest.*:CudaMqaDiag.*:CudaMqaTma.*:Cuda/CudaPrefillTest.*' TEST_SHARDS=8
 # Attention v5.6 and v5.7 against the kernel they replace (NOTES.md), each shape timed cold by
 # costcurve_probe in one process: dense decode by TMA (the default) against cp.async (the kernel as
 # it ran in h100-v10/v11), then, with cp.async, the list entries read ahead; sparse decode and
