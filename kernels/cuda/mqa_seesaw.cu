@@ -601,8 +601,8 @@ void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool 
   (void)configured;
   auto* k = fp8 ? (early ? mqa_seesaw_kernel<true, true> : mqa_seesaw_kernel<true, false>)
                 : (early ? mqa_seesaw_kernel<false, true> : mqa_seesaw_kernel<false, false>);
-  // The diagnostics, TMA and the list read in place exist for a bf16 cache without early only,
-  // one at a time: mqa_wgmma refuses the rest.
+  // The diagnostics, TMA and the list read ahead exist for a bf16 cache without early only, one at
+  // a time: mqa_wgmma refuses the rest.
   if (p.diag == 1) k = mqa_seesaw_kernel<false, false, 1>;
   if (p.diag == 2) k = mqa_seesaw_kernel<false, false, 2>;
   if (p.diag == 3) k = mqa_seesaw_kernel<false, false, 3>;
