@@ -10,7 +10,8 @@
 #
 # Steps: build -> the MQA and prefill tests -> costcurve_probe over attention v5.6 (TMA, now the
 # default for dense tiles) and v5.7 (list entries read a pair ahead, opt-in) against the kernel as
-# it was -> both scenarios swept in full. (Earlier queues, with A/B, racecheck and diagnostics steps: git log.)
+# it was -> both scenarios swept in full. (Earlier queues, with A/B, racecheck and diagnostics
+# steps: git log.)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 o=${OUT:-/tmp/gpu-next}
@@ -49,15 +50,17 @@ step() {
 v32=deepseek-v3.2
 v31=deepseek-v3.1-terminus
 # The build alone first; the MQA and prefill tests next (the prefill's zeroed tail and v5.7 have
-# not run on a GPU, and the tests are short); then the probes, which validate each variant's first run; the sweeps last,
-# which use only the default kernels and validate every point before timing it.
+# not run on a GPU, and the tests are short); then the probes, which validate each variant's first
+# run; the sweeps last, which use only the default kernels and validate every point before timing
+# it.
 stages="build sass"
 floor=120 # the build (~100 s) is what every later step needs
 step build 300
 floor=0 # later steps get only what is left: a floor kept from the build would run the call past its limit
 stages=cudatest
 # TESTS_RESERVE (default 230): what the tests leave for the probes and sweeps; 0 in a short call.
-step tests "${TESTS_RESERVE:-230}" TEST_FILTER='Cuda/CudaMqaTest.*:CudaMqaDiag.*:CudaMqaTma.*:Cuda/CudaPrefillTest.*' TEST_SHARDS=8
+step tests "${TESTS_RESERVE:-230}" TEST_SHARDS=8 \
+  TEST_FILTER='Cuda/CudaMqaTest.*:CudaMqaDiag.*:CudaMqaTma.*:Cuda/CudaPrefillTest.*'
 # Attention v5.6 and v5.7 against the kernel they replace (NOTES.md), each shape timed cold by
 # costcurve_probe in one process: dense decode by TMA (the default) against cp.async (the kernel as
 # it ran in h100-v10/v11), then, with cp.async, the list entries read ahead; sparse decode and
