@@ -24,7 +24,8 @@ mkdir -p "$o" "$w"
 left() { echo $((total - ($(date +%s) - start))); }
 # All of $w into $o/steps.tgz, replaced whole so that a cut-off call never leaves half an archive.
 pack() {
-  tar -C "$w" --exclude='*.ncu-rep' -czf "$o/steps.tgz.part" . && mv "$o/steps.tgz.part" "$o/steps.tgz"
+  tar -C "$w" --exclude='*.ncu-rep' -czf "$o/steps.tgz.part" . &&
+    mv "$o/steps.tgz.part" "$o/steps.tgz"
 }
 # step NAME RESERVE [VAR=VALUE ...]: gpu-run.sh $stages with the variables, into $o/NAME, with the
 # time left less RESERVE seconds for the steps after it (at least $floor, default 0); skipped when
@@ -56,7 +57,8 @@ v31=deepseek-v3.1-terminus
 stages="build sass"
 floor=120 # the build (~100 s) is what every later step needs
 step build 300
-floor=0 # later steps get only what is left: a floor kept from the build would run the call past its limit
+# Later steps get only what is left: a floor kept from the build would run the call past its limit.
+floor=0
 stages=cudatest
 # TESTS_RESERVE (default 230): what the tests leave for the probes and sweeps; 0 in a short call.
 step tests "${TESTS_RESERVE:-230}" TEST_SHARDS=8 \
