@@ -365,11 +365,13 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   // The L2 prefetch of later tiles (NOTES.md, attention v5.2) pays where the keys are gathered
   // (H100: sparse decode B=32 10% and sparse prefill 6% faster) and costs where they are
   // contiguous (dense decode B=32 12% slower); on the fp8 one-tile kernel it was within noise.
+  // The seesaw over an fp8 cache takes it too (v5.3 was measured without it; its producer waits
+  // on each group's loads, which the prefetch turns into L2 hits: NOTES.md, attention v5.3).
   // COSTCURVE_MQA_L2_PREFETCH=1 or 0 forces it on or off everywhere.
   const char* prefetch_env = std::getenv("COSTCURVE_MQA_L2_PREFETCH");
-  const bool gathered_bf16 = idx != nullptr && !fp8;
+  const bool gathered = idx != nullptr && (!fp8 || seesaw);
   const bool prefetch =
-      prefetch_env && *prefetch_env ? env_flag("COSTCURVE_MQA_L2_PREFETCH") : gathered_bf16;
+      prefetch_env && *prefetch_env ? env_flag("COSTCURVE_MQA_L2_PREFETCH") : gathered;
   p.l2_prefetch = prefetch ? 1 : 0;
   p.sync_p1 = env_flag("COSTCURVE_MQA_SEESAW_SYNC_P1") ? 1 : 0;
   // A diagnostic must not quietly time some other kernel than the one it takes apart.
