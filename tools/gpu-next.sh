@@ -9,10 +9,10 @@
 # Give the device call's limit ~60 s more than TOTAL_S (the last step's grace and packing).
 #
 # Steps: build -> the MQA and prefill tests -> costcurve_probe over attention v5.6 (TMA, now the
-# default for dense tiles), v5.7 (list entries read a pair ahead, opt-in) and v5.3 with the L2
-# prefetch (the seesaw over an fp8 cache, opt-in) against the kernels as they were -> both
-# scenarios swept in full. (Earlier queues, with A/B, racecheck and diagnostics
-# steps: git log.)
+# default for dense tiles), v5.7 (list entries read a pair ahead, opt-in), v5.8 (gathered rows by
+# TMA, opt-in) and v5.3 with the L2 prefetch (the seesaw over an fp8 cache, opt-in) against the
+# kernels as they were -> both scenarios swept in full. (Earlier queues, with A/B, racecheck and
+# diagnostics steps: git log.)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 o=${OUT:-/tmp/gpu-next}
@@ -67,8 +67,9 @@ step tests "${TESTS_RESERVE:-230}" TEST_SHARDS=8 \
 # Attention v5.6 and v5.7 against the kernel they replace (NOTES.md), each shape timed cold by
 # costcurve_probe in one process: dense decode by TMA (the default) against cp.async (the kernel as
 # it ran in h100-v10/v11), then, with cp.async, the list entries read ahead; sparse decode and
-# prefill with the entries read in place (the default) against ahead, without the L2 prefetch, and
-# the "neither" diagnostic (the chain alone, which the reads may hold up).
+# prefill with the entries read in place (the default) against ahead, ahead with the gathered rows
+# by TMA (v5.8), without the L2 prefetch, and the "neither" diagnostic (the chain alone, which the
+# reads may hold up).
 probe() {
   name=$1
   shift
@@ -90,10 +91,11 @@ probe dense16k-cpasync --op dense_decode --len 16384 $dec \
   --env COSTCURVE_MQA_IDX_AHEAD=1 --env COSTCURVE_MQA_IDX_AHEAD=
 penv=
 # shellcheck disable=SC2086
-probe sparse128k --op sparse_decode --len 131072 --top-k 2048 $dec --env COSTCURVE_MQA_IDX_AHEAD=1 \
-  --env COSTCURVE_MQA_L2_PREFETCH=0 --env COSTCURVE_MQA_DIAG=neither --env COSTCURVE_MQA_IDX_AHEAD=
+probe sparse128k --op sparse_decode --len 131072 --top-k 2048 $dec \
+  --env COSTCURVE_MQA_IDX_AHEAD=1 --env COSTCURVE_MQA_TMA_ROWS=1 --env COSTCURVE_MQA_L2_PREFETCH=0 \
+  --env COSTCURVE_MQA_DIAG=neither --env COSTCURVE_MQA_IDX_AHEAD=
 probe sparse-prefill128k --op sparse_prefill --len 131072 --top-k 2048 --batch 1 --sq 512 \
-  --env COSTCURVE_MQA_IDX_AHEAD=1 --env COSTCURVE_MQA_IDX_AHEAD=
+  --env COSTCURVE_MQA_IDX_AHEAD=1 --env COSTCURVE_MQA_TMA_ROWS=1 --env COSTCURVE_MQA_IDX_AHEAD=
 # The seesaw over an fp8 cache (opt-in, v5.3) now with the L2 prefetch (its A/B ran without):
 # against itself without it, and against the one-tile kernel that fp8 caches run by default.
 penv=COSTCURVE_MQA_SEESAW_FP8=1

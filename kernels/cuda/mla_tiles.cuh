@@ -52,9 +52,9 @@ struct Params {
   long rows_total;
   float* part_o;
   float* part_lse;
-  // COSTCURVE_MQA_TMA=1 (opt-in, NOTES.md attention v5.6): the bf16 cache as [B * cap rows][576],
-  // boxes of [64 rows][64 dims] in the 128-byte swizzle, for the seesaw's whole dense tiles. Last,
-  // so that no other field moves.
+  // The bf16 cache as [B * cap rows][576] in the 128-byte swizzle, boxes of [64 rows][64 dims] for
+  // the seesaw's whole dense tiles (NOTES.md attention v5.6), or of [1 row][64 dims] for gathered
+  // rows (COSTCURVE_MQA_TMA_ROWS=1, v5.8). Last, so that no other field moves.
   CUtensorMap kv_map;
 };
 
@@ -64,9 +64,10 @@ struct Params {
 // p.diag != 0 runs a diagnostic variant instead (bf16, not early: the caller checks).
 // `tma`: whole dense tiles of a bf16 cache come by TMA through p.kv_map (attention v5.6).
 // `ahead`: the producer reads each pair's list entries a pair ahead (attention v5.7, opt-in; bf16,
-// not early, no diagnostic, no TMA: the caller checks).
+// not early, no diagnostic, no TMA: the caller checks). `rows`: with `ahead`, gathered rows come
+// by TMA through p.kv_map encoded with one-row boxes (attention v5.8, opt-in; sparse).
 void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool early,
-                       bool tma = false, bool ahead = false);
+                       bool tma = false, bool ahead = false, bool rows = false);
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define COSTCURVE_WGMMA 1

@@ -203,7 +203,18 @@ __device__ __forceinline__ void issue_pv(float (&o)[128], const std::uint32_t (&
 // by the producer's thread 0 (arrive.expect_tx on the block's barrier; the other 127 threads
 // arrive plainly, so the barriers keep their counts); a tile that ends past the key range keeps
 // the cp.async path, whose zero-filled rows keep whatever lies past a sequence's end out of P V.
-template <bool kFp8, bool kEarly, int kDiag = 0, bool kTma = false, bool kAhead = false>
+//
+// kTmaRows (with kAhead: bf16, sparse, not kEarly, no diagnostic; opt-in COSTCURVE_MQA_TMA_ROWS=1,
+// NOTES.md attention v5.8): gathered rows come by TMA too, one box of [1 row][64 dims] per row and
+// column block through p.kv_map (encoded with a box height of 1), each thread the boxes of row
+// (pt & 63) in every other column block of a group; the 128-byte swizzle follows the destination's
+// address bits, so a one-row box at row r's offset lands as swz lays it out. A row that is not
+// visible is asked for at row -1, wholly out of bounds: TMA fills it with zeros and still counts
+// its bytes. Why: at dense decode whole-tile TMA took 24% off, the producer's copy instructions
+// having crowded the consumers' schedulers; a gathered tile by cp.async is 36 copies a thread,
+// by boxes 4.5.
+template <bool kFp8, bool kEarly, int kDiag = 0, bool kTma = false, bool kAhead = false,
+          bool kTmaRows = false>
 __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_constant__ Params p) {
 #ifdef COSTCURVE_WGMMA
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -282,16 +293,24 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
     // position in each tile) are read while the pair before it is filled, and the row this thread
     // asks L2 for one pair earlier still; each read's latency, an HBM miss at first touch, then
     // overlaps work instead of holding up the copies, the positions and the prefetch behind it.
-    int e0[4], e1[4], es[2], epf = -1;  // the entries read ahead, unchecked
+    // The entries read ahead, unchecked.
+    int e0[4] = {-1, -1, -1, -1}, e1[4] = {-1, -1, -1, -1}, es[2], epf = -1;
     const auto read_pair = [&](int q) {
+      if constexpr (!kTmaRows) {  // the rows this thread copies by cp.async
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        e0[i] = entry(kb + 2L * q * kKeys + row0 + 16 * i);
-        e1[i] = entry(kb + (2L * q + 1) * kKeys + row0 + 16 * i);
+        for (int i = 0; i < 4; ++i) {
+          e0[i] = entry(kb + 2L * q * kKeys + row0 + 16 * i);
+          e1[i] = entry(kb + (2L * q + 1) * kKeys + row0 + 16 * i);
+        }
       }
+      // kTmaRows: every thread reads the entry of the row whose boxes it loads (pt & 63); the
+      // positions' writers (pt < 64) read their own as before.
 #pragma unroll
       for (int st = 0; st < 2; ++st)
-        es[st] = pt < kKeys ? entry(kb + (2L * q + st) * kKeys + pt) : -1;
+        if constexpr (kTmaRows)
+          es[st] = entry(kb + (2L * q + st) * kKeys + (pt & (kKeys - 1)));
+        else
+          es[st] = pt < kKeys ? entry(kb + (2L * q + st) * kKeys + pt) : -1;
     };
     if constexpr (kAhead) {
       read_pair(0);
@@ -376,41 +395,60 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
           if (first && pt < kKeys)
             sPos[st * kKeys + pt] =
                 kAhead ? (st ? sp[1] : sp[0]) : key_pos(kb + (2 * pr + st) * kKeys + pt);
-          if constexpr (kTma) {
-            const long t0 = kb + (2L * pr + st) * kKeys;  // the tile's first key
-            if (t0 + kKeys <= ke) {
+          if constexpr (kTmaRows) {
+            // Half 0 of the threads takes blocks cb0 and cb0 + 2 (and the rope block), half 1 the
+            // others; each thread arrives once on every block of the group, as with cp.async.
+            const int row = pt & (kKeys - 1), half = pt >> 6;
+            const int kr = st ? sp[1] : sp[0];
+            const int c1 = kr >= 0 ? static_cast<int>(b * p.cap + kr) : -1;
 #pragma unroll 1
-              for (int cb = cb0; cb < cb0 + ncb; ++cb) {
-                if (pt == 0) {
-                  sm90::mbar_expect_tx(full(st, cb), kBlockBytes);
-                  sm90::tma_load_2d(sm90::smem_u32(stage + cb * kBlockBytes), &p.kv_map, cb * 64,
-                                    static_cast<int>(b * p.cap + t0), full(st, cb));
-                } else {
-                  sm90::mbar_arrive(full(st, cb));
-                }
-                if (first && cb == cb0) sm90::mbar_arrive(full(st, cb));  // positions written
-              }
-              continue;
-            }
-          }
-#pragma unroll 1
-          for (int cb = cb0; cb < cb0 + ncb; ++cb) {
-            if constexpr ((kDiag & 1) != 0) {
-              if (pr > 0) {  // the block keeps pair 0's keys: complete it at once
+            for (int cb = cb0; cb < cb0 + ncb; ++cb) {
+              if (((cb - cb0) & 1) == half) {
+                sm90::mbar_expect_tx(full(st, cb), 128);
+                sm90::tma_load_2d(sm90::smem_u32(stage + cb * kBlockBytes + row * 128), &p.kv_map,
+                                  cb * 64, c1, full(st, cb));
+              } else {
                 sm90::mbar_arrive(full(st, cb));
-                if (first && cb == cb0) sm90::mbar_arrive(full(st, cb));  // positions written
+              }
+              if (first && cb == cb0) sm90::mbar_arrive(full(st, cb));  // positions written
+            }
+          } else {
+            if constexpr (kTma) {
+              const long t0 = kb + (2L * pr + st) * kKeys;  // the tile's first key
+              if (t0 + kKeys <= ke) {
+#pragma unroll 1
+                for (int cb = cb0; cb < cb0 + ncb; ++cb) {
+                  if (pt == 0) {
+                    sm90::mbar_expect_tx(full(st, cb), kBlockBytes);
+                    sm90::tma_load_2d(sm90::smem_u32(stage + cb * kBlockBytes), &p.kv_map, cb * 64,
+                                      static_cast<int>(b * p.cap + t0), full(st, cb));
+                  } else {
+                    sm90::mbar_arrive(full(st, cb));
+                  }
+                  if (first && cb == cb0) sm90::mbar_arrive(full(st, cb));  // positions written
+                }
                 continue;
               }
             }
+#pragma unroll 1
+            for (int cb = cb0; cb < cb0 + ncb; ++cb) {
+              if constexpr ((kDiag & 1) != 0) {
+                if (pr > 0) {  // the block keeps pair 0's keys: complete it at once
+                  sm90::mbar_arrive(full(st, cb));
+                  if (first && cb == cb0) sm90::mbar_arrive(full(st, cb));  // positions written
+                  continue;
+                }
+              }
 #pragma unroll
-            for (int i = 0; i < 4; ++i) {
-              const unsigned char* src =
-                  k[i] >= 0 ? kvb + static_cast<long>(k[i]) * kRowBytes + cb * 128 + chunk * 16
-                            : cache;
-              cp_async16(stage + swz(row0 + 16 * i, cb * 8 + chunk), src, k[i] >= 0 ? 16 : 0);
+              for (int i = 0; i < 4; ++i) {
+                const unsigned char* src =
+                    k[i] >= 0 ? kvb + static_cast<long>(k[i]) * kRowBytes + cb * 128 + chunk * 16
+                              : cache;
+                cp_async16(stage + swz(row0 + 16 * i, cb * 8 + chunk), src, k[i] >= 0 ? 16 : 0);
+              }
+              cp_async_arrive_noinc(full(st, cb));
+              if (first && cb == cb0) sm90::mbar_arrive(full(st, cb));  // positions written
             }
-            cp_async_arrive_noinc(full(st, cb));
-            if (first && cb == cb0) sm90::mbar_arrive(full(st, cb));  // positions written
           }
         }
       }
@@ -588,13 +626,14 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
 }  // namespace
 
 void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool early, bool tma,
-                       bool ahead) {
+                       bool ahead, bool rows) {
   static const bool configured = [] {
     for (auto* k : {mqa_seesaw_kernel<false, false>, mqa_seesaw_kernel<true, false>,
                     mqa_seesaw_kernel<false, true>, mqa_seesaw_kernel<true, true>,
                     mqa_seesaw_kernel<false, false, 1>, mqa_seesaw_kernel<false, false, 2>,
                     mqa_seesaw_kernel<false, false, 3>, mqa_seesaw_kernel<false, false, 0, true>,
-                    mqa_seesaw_kernel<false, false, 0, false, true>})
+                    mqa_seesaw_kernel<false, false, 0, false, true>,
+                    mqa_seesaw_kernel<false, false, 0, false, true, true>})
       CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
     return true;
   }();
@@ -602,12 +641,13 @@ void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool 
   auto* k = fp8 ? (early ? mqa_seesaw_kernel<true, true> : mqa_seesaw_kernel<true, false>)
                 : (early ? mqa_seesaw_kernel<false, true> : mqa_seesaw_kernel<false, false>);
   // The diagnostics, TMA and the list read ahead exist for a bf16 cache without early only, one at
-  // a time: mqa_wgmma refuses the rest.
+  // a time (TMA rows with the list read ahead): mqa_wgmma refuses the rest.
   if (p.diag == 1) k = mqa_seesaw_kernel<false, false, 1>;
   if (p.diag == 2) k = mqa_seesaw_kernel<false, false, 2>;
   if (p.diag == 3) k = mqa_seesaw_kernel<false, false, 3>;
   if (tma) k = mqa_seesaw_kernel<false, false, 0, true>;
   if (ahead) k = mqa_seesaw_kernel<false, false, 0, false, true>;
+  if (rows) k = mqa_seesaw_kernel<false, false, 0, false, true, true>;
   k<<<grid, kThreads, kSmem, ctx.stream()>>>(p);
   CUDA_CHECK_LAUNCH();
 }

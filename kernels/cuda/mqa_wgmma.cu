@@ -393,24 +393,34 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
         "cuda MQA attention: COSTCURVE_MQA_TMA=1 applies only to dense attention over a bf16 "
         "cache on the seesaw kernel (not with COSTCURVE_MQA_SEESAW_EARLY or COSTCURVE_MQA_DIAG)");
   const bool tma = tma_applies && env_default_on("COSTCURVE_MQA_TMA");
-  if (tma) {
+  // COSTCURVE_MQA_TMA_ROWS=1 (opt-in, not yet run on a GPU: NOTES.md attention v5.8): gathered rows
+  // by TMA, one-row boxes, with the list entries read ahead (v5.7); sparse over a bf16 cache on the
+  // seesaw kernel only, an error elsewhere.
+  const bool rows_tma = env_flag("COSTCURVE_MQA_TMA_ROWS");
+  if (rows_tma && (fp8 || !seesaw || early || !idx || p.diag != 0))
+    throw OpError(
+        "cuda MQA attention: COSTCURVE_MQA_TMA_ROWS=1 applies only to sparse attention over a bf16 "
+        "cache on the seesaw kernel (not with COSTCURVE_MQA_SEESAW_EARLY or COSTCURVE_MQA_DIAG)");
+  if (tma || rows_tma) {
     const auto enc = sm90::tensor_map_encoder();
     const auto rows_in_cache = static_cast<cuuint64_t>(s.batch.batch()) * s.batch.capacity;
     const cuuint64_t dims[2] = {kDqk, rows_in_cache};
     const cuuint64_t strides[1] = {2 * kDqk};
-    const cuuint32_t box[2] = {64, kKeys};
+    const cuuint32_t box[2] = {64, rows_tma ? 1u : static_cast<cuuint32_t>(kKeys)};
     const cuuint32_t unit[2] = {1, 1};
     if (!enc || rows_in_cache > static_cast<cuuint64_t>(INT_MAX) - kKeys ||
         enc(&p.kv_map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(kv), dims, strides,
             box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
+            // A gathered row is 1152 bytes: 256-byte promotion would read into its neighbour.
+            rows_tma ? CU_TENSOR_MAP_L2_PROMOTION_L2_128B : CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
       throw OpError("cuda MQA attention: no TMA tensor map for this cache (" +
                     std::to_string(rows_in_cache) + " rows)");
   }
   // COSTCURVE_MQA_IDX_AHEAD=1 (opt-in, not yet run on a GPU: NOTES.md attention v5.7): the
   // seesaw's producer reads each pair's list entries a pair ahead (bf16 only, without TMA, early or
   // a diagnostic; an error elsewhere, so that an A/B never times another path under its name).
-  const bool ahead = env_flag("COSTCURVE_MQA_IDX_AHEAD");
+  const bool ahead = env_flag("COSTCURVE_MQA_IDX_AHEAD") || rows_tma;
   if (ahead && (fp8 || !seesaw || early || tma || p.diag != 0))
     throw OpError(
         "cuda MQA attention: COSTCURVE_MQA_IDX_AHEAD=1 applies only to the bf16 seesaw kernel "
@@ -428,7 +438,7 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   const dim3 grid(static_cast<unsigned>((s.heads + kRows - 1) / kRows), static_cast<unsigned>(rows),
                   static_cast<unsigned>(splits));
   if (seesaw) {
-    launch_mqa_seesaw(ctx, p, grid, fp8, early, tma, ahead);
+    launch_mqa_seesaw(ctx, p, grid, fp8, early, tma, ahead, rows_tma);
   } else if (fp8) {
     mqa_wgmma_kernel<true><<<grid, kThreads, kSmem, ctx.stream()>>>(p);
     CUDA_CHECK_LAUNCH();
