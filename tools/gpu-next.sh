@@ -93,8 +93,8 @@ penv=
 # shellcheck disable=SC2086
 # v5.8 last in each: a TMA fault would end the process, and with it the variants after it.
 probe sparse128k --op sparse_decode --len 131072 --top-k 2048 $dec \
-  --env COSTCURVE_MQA_IDX_AHEAD=1 --env COSTCURVE_MQA_L2_PREFETCH=0 --env COSTCURVE_MQA_DIAG=neither \
-  --env COSTCURVE_MQA_IDX_AHEAD= --env COSTCURVE_MQA_TMA_ROWS=1
+  --env COSTCURVE_MQA_IDX_AHEAD=1 --env COSTCURVE_MQA_L2_PREFETCH=0 \
+  --env COSTCURVE_MQA_DIAG=neither --env COSTCURVE_MQA_IDX_AHEAD= --env COSTCURVE_MQA_TMA_ROWS=1
 probe sparse-prefill128k --op sparse_prefill --len 131072 --top-k 2048 --batch 1 --sq 512 \
   --env COSTCURVE_MQA_IDX_AHEAD=1 --env COSTCURVE_MQA_IDX_AHEAD= --env COSTCURVE_MQA_TMA_ROWS=1
 # The seesaw over an fp8 cache (opt-in, v5.3) now with the L2 prefetch (its A/B ran without):
