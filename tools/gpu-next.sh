@@ -120,4 +120,12 @@ echo "sweep with: ${fp8env:-the defaults}" | tee -a "$o/summary.txt"
 stages=sweep
 # shellcheck disable=SC2086
 step sweep 0 SCENARIOS="$v32 $v31" $fp8env
+# Each sweep against results/h100-v10/ (the last full sweep's defaults), ready to read on return.
+for sc in $v32 $v31; do
+  [ -f "$w/sweep/$sc.json" ] || continue
+  build-gpu/costcurve compare "results/h100-v10/$sc.json" "$w/sweep/$sc.json" \
+    --markdown "$w/sweep/compare-h100-v10.$sc.md" >"$w/sweep/compare-h100-v10.$sc.txt" 2>&1
+  echo "compare $sc: exit $?" | tee -a "$o/summary.txt"
+done
+pack
 echo "total $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"
