@@ -5,6 +5,7 @@ of one or more results files (a "before" and an "after" column when given two se
 usage: tools/kernel_table.py AFTER_FILES... [--before BEFORE_FILES...]
 (where files hold the same point, the later file's wins: list them oldest first)
 """
+import argparse
 import json
 import sys
 
@@ -28,10 +29,19 @@ ROWS = [  # (op, phase, batch, dtype, position)
 def load(files):
     pts = {}
     for f in files:
-        d = json.load(open(f))
-        for p in d["costcurve"]["points"]:
-            if p["status"] == "ok":
-                pts[(p["op"], p["phase"], p["batch"], p["dtype"], p["position"])] = p
+        try:
+            with open(f) as fh:
+                d = json.load(fh)
+            for p in d["costcurve"]["points"]:
+                if p["status"] == "ok":
+                    key = (p["op"], p["phase"], p["batch"], p["dtype"], p["position"])
+                    # The fields the table reads, looked up here so that an error names the file.
+                    p["timing"]["median_s"], p["roofline"]["fraction"], p["rates"]
+                    pts[key] = p
+        except (OSError, ValueError) as e:
+            sys.exit("kernel_table: %s: %s" % (f, e))
+        except (KeyError, TypeError) as e:
+            sys.exit("kernel_table: %s: not a costcurve results file (missing %s)" % (f, e))
     return pts
 
 
@@ -45,12 +55,14 @@ def cell(p):
                                         100 * f["fraction"], f["bound"])
 
 
-args = sys.argv[1:]
-before = []
-if "--before" in args:
-    i = args.index("--before")
-    args, before = args[:i], args[i + 1:]
-after, prev = load(args), load(before)
+ap = argparse.ArgumentParser(
+    description="Markdown table of kernel throughput against each run's measured ceilings, at "
+    "the points the README quotes, and the DSA decode step against its floor.")
+ap.add_argument("after", nargs="+", help="results files of the run to show (oldest first)")
+ap.add_argument("--before", nargs="+", default=[], help="results files of the earlier run")
+opts = ap.parse_args()
+before = opts.before
+after, prev = load(opts.after), load(before)
 head = "| operation | condition | " + ("before | after |" if before else "measured |")
 print(head)
 print("|" + "---|" * (head.count("|") - 1))
