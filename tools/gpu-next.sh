@@ -90,8 +90,8 @@ penv=COSTCURVE_MQA_TMA=0
 probe dense16k-cpasync --op dense_decode --len 16384 $dec \
   --env COSTCURVE_MQA_IDX_AHEAD=1 --env COSTCURVE_MQA_IDX_AHEAD=
 penv=
-# shellcheck disable=SC2086
 # v5.8 last in each: a TMA fault would end the process, and with it the variants after it.
+# shellcheck disable=SC2086
 probe sparse128k --op sparse_decode --len 131072 --top-k 2048 $dec \
   --env COSTCURVE_MQA_IDX_AHEAD=1 --env COSTCURVE_MQA_L2_PREFETCH=0 \
   --env COSTCURVE_MQA_DIAG=neither --env COSTCURVE_MQA_IDX_AHEAD= --env COSTCURVE_MQA_TMA_ROWS=1
