@@ -7,7 +7,8 @@
 // (COSTCURVE_MQA_SEESAW_EARLY=1), with every tile by cp.async and no prefetch
 // (COSTCURVE_MQA_TMA=0), or with the list entries read a pair ahead rather than in place
 // (COSTCURVE_MQA_IDX_AHEAD=1, with cp.async), or with gathered rows by TMA, one-row boxes
-// (COSTCURVE_MQA_TMA_ROWS=1, sparse over bf16). The cache past each sequence's end holds NaN (the
+// (COSTCURVE_MQA_TMA_ROWS=1, sparse over bf16), or with an fp8 cache read as f16 and its scales
+// applied to S and P (COSTCURVE_MQA_FP8_F16=1). The cache past each sequence's end holds NaN (the
 // Problem's setup), which no output may see. Shapes: key counts that are no multiple of the 64-key
 // tile nor of the seesaw's pair of tiles (an odd last tile), ragged batches, head counts below a
 // block's 64 rows, key ranges split across blocks (few sequences) and not (many), and sparse lists
@@ -59,8 +60,8 @@ std::vector<MqaCase> cases() {
 // seesaw: every other setting as by default; prefetch: both kernels ask L2 for later tiles;
 // early: the seesaw's early release of stage 0; cpasync: every tile by cp.async, no prefetch;
 // ahead: the seesaw's list entries read a pair ahead, every tile by cp.async (bf16 only); rows:
-// gathered rows by TMA, entries read ahead (sparse over bf16 only)
-enum class Kernel { wgmma, seesaw, prefetch, early, cpasync, ahead, rows };
+// gathered rows by TMA, entries read ahead (sparse over bf16 only); f16: an fp8 cache read as f16
+enum class Kernel { wgmma, seesaw, prefetch, early, cpasync, ahead, rows, f16 };
 
 class CudaMqaTest : public ::testing::TestWithParam<std::tuple<Kernel, MqaCase>> {};
 
@@ -78,10 +79,13 @@ TEST_P(CudaMqaTest, DeepSeekShapeMatchesFloat64Reference) {
                       kernel == Kernel::cpasync || kernel == Kernel::ahead ? "0" : "");
   test::ScopedEnv ahead("COSTCURVE_MQA_IDX_AHEAD", kernel == Kernel::ahead ? "1" : "0");
   test::ScopedEnv rows("COSTCURVE_MQA_TMA_ROWS", kernel == Kernel::rows ? "1" : "0");
+  test::ScopedEnv f16("COSTCURVE_MQA_FP8_F16", kernel == Kernel::f16 ? "1" : "0");
   if (kernel == Kernel::ahead && tc.dtype != DType::bf16)
     GTEST_SKIP() << "COSTCURVE_MQA_IDX_AHEAD=1 applies to a bf16 cache only";
   if (kernel == Kernel::rows && (tc.dtype != DType::bf16 || tc.op == Op::dense_decode))
     GTEST_SKIP() << "COSTCURVE_MQA_TMA_ROWS=1 applies to sparse attention over a bf16 cache only";
+  if (kernel == Kernel::f16 && tc.dtype != DType::fp8_e4m3)
+    GTEST_SKIP() << "COSTCURVE_MQA_FP8_F16=1 applies to an fp8 cache only";
   ProblemSpec s;
   s.op = tc.op;
   s.batch = tc.batch;
@@ -99,7 +103,8 @@ std::string case_name(const ::testing::TestParamInfo<std::tuple<Kernel, MqaCase>
                      : k == Kernel::early    ? "early_"
                      : k == Kernel::cpasync  ? "cpasync_"
                      : k == Kernel::ahead    ? "ahead_"
-                                             : "rows_") +
+                     : k == Kernel::rows     ? "rows_"
+                                             : "f16_") +
          std::get<1>(p.param).name;
 }
 
@@ -107,7 +112,7 @@ INSTANTIATE_TEST_SUITE_P(Cuda, CudaMqaTest,
                          ::testing::Combine(::testing::Values(Kernel::wgmma, Kernel::seesaw,
                                                               Kernel::prefetch, Kernel::early,
                                                               Kernel::cpasync, Kernel::ahead,
-                                                              Kernel::rows),
+                                                              Kernel::rows, Kernel::f16),
                                             ::testing::ValuesIn(cases())),
                          case_name);
 
@@ -170,9 +175,9 @@ TEST(CudaMqaDiag, SelectsTheDiagnosticsOrRefuses) {
 }
 
 // COSTCURVE_MQA_TMA=1 where it cannot apply (gathered keys), COSTCURVE_MQA_TMA_ROWS=1 where
-// keys are not gathered, and COSTCURVE_MQA_IDX_AHEAD=1 where TMA is on (dense keys by default),
-// are OpErrors, so that an A/B never times another path under their names; with
-// COSTCURVE_MQA_TMA=0 the last runs. Hopper only, as above.
+// keys are not gathered, COSTCURVE_MQA_FP8_F16=1 over a bf16 cache, and COSTCURVE_MQA_IDX_AHEAD=1
+// where TMA is on (dense keys by default), are OpErrors, so that an A/B never times another path
+// under their names; with COSTCURVE_MQA_TMA=0 the last runs. Hopper only, as above.
 TEST(CudaMqaTma, RefusedWhereItCannotApply) {
   COSTCURVE_BACKEND_OR_SKIP(be, "cuda");
   if (!hopper(*be)) GTEST_SKIP() << be->info().device << " is no Hopper GPU";
@@ -189,6 +194,12 @@ TEST(CudaMqaTma, RefusedWhereItCannotApply) {
     test::ScopedEnv tma("COSTCURVE_MQA_TMA", "1");
     const std::string error = run_error(*sparse, *be);
     EXPECT_NE(error.find("COSTCURVE_MQA_TMA=1 applies only to dense attention"), std::string::npos)
+        << error;
+  }
+  {
+    test::ScopedEnv f16("COSTCURVE_MQA_FP8_F16", "1");
+    const std::string error = run_error(*sparse, *be);
+    EXPECT_NE(error.find("COSTCURVE_MQA_FP8_F16=1 applies only to an fp8 cache"), std::string::npos)
         << error;
   }
   s.op = Op::dense_decode;

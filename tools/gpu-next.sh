@@ -98,24 +98,29 @@ probe sparse128k --op sparse_decode --len 131072 --top-k 2048 $dec \
 probe sparse-prefill128k --op sparse_prefill --len 131072 --top-k 2048 --batch 1 --sq 512 \
   --env COSTCURVE_MQA_IDX_AHEAD=1 --env COSTCURVE_MQA_IDX_AHEAD= --env COSTCURVE_MQA_TMA_ROWS=1
 # The seesaw over an fp8 cache (opt-in, v5.3) now with the L2 prefetch (its A/B ran without):
-# against itself without it, and against the one-tile kernel that fp8 caches run by default.
+# against itself without it, the one-tile kernel that fp8 caches run by default, and (last, as
+# v5.8 above) v5.9, the cache read as f16.
 penv=COSTCURVE_MQA_SEESAW_FP8=1
 # shellcheck disable=SC2086
 probe sparse-fp8-128k --op sparse_decode --dtype fp8_e4m3 --len 131072 --top-k 2048 $dec \
-  --env COSTCURVE_MQA_L2_PREFETCH=0 --env COSTCURVE_MQA_SEESAW_FP8=
+  --env COSTCURVE_MQA_L2_PREFETCH=0 --env COSTCURVE_MQA_SEESAW_FP8= --env COSTCURVE_MQA_FP8_F16=1
 penv=
 # shellcheck disable=SC2086
 probe dense128k --op dense_decode --len 131072 $dec --runs 10 --env COSTCURVE_MQA_TMA=0 \
   --env COSTCURVE_MQA_TMA=
-# The sweep takes the fp8 seesaw where the probe just measured it validated and at least 5%
-# faster than the one-tile kernel (its results record the variable in context.kernel_env).
+# The sweep takes the faster of the fp8 seesaw (v5.3) and its f16 form (v5.9) where the probe just
+# measured it validated and at least 5% faster than the one-tile kernel (its results record the
+# variable in context.kernel_env).
 fp8env=
 f=$w/probe/sparse-fp8-128k.txt
-if [ -f "$f" ] && awk '$1 == "default" && $6 == "pass" { d = $2 }
-    $1 == "COSTCURVE_MQA_SEESAW_FP8=" && $6 == "pass" { o = $2 }
-    END { exit !(d > 0 && o > 0 && d <= 0.95 * o) }' "$f"; then
-  fp8env=COSTCURVE_MQA_SEESAW_FP8=1
-fi
+[ -f "$f" ] && fp8env=$(awk '$6 == "pass" && $1 == "default" { d = $2 }
+    $6 == "pass" && $1 == "COSTCURVE_MQA_FP8_F16=1" { h = $2 }
+    $6 == "pass" && $1 == "COSTCURVE_MQA_SEESAW_FP8=" { o = $2 }
+    END {
+      if (o <= 0) exit
+      if (h > 0 && h <= 0.95 * o && (d <= 0 || h < d)) print "COSTCURVE_MQA_FP8_F16=1"
+      else if (d > 0 && d <= 0.95 * o) print "COSTCURVE_MQA_SEESAW_FP8=1"
+    }' "$f")
 echo "sweep with: ${fp8env:-the defaults}" | tee -a "$o/summary.txt"
 stages=sweep
 # shellcheck disable=SC2086

@@ -65,9 +65,10 @@ struct Params {
 // `tma`: whole dense tiles of a bf16 cache come by TMA through p.kv_map (attention v5.6).
 // `ahead`: the producer reads each pair's list entries a pair ahead (attention v5.7, opt-in; bf16,
 // not early, no diagnostic, no TMA: the caller checks). `rows`: with `ahead`, gathered rows come
-// by TMA through p.kv_map encoded with one-row boxes (attention v5.8, opt-in; sparse).
+// by TMA through p.kv_map encoded with one-row boxes (attention v5.8, opt-in; sparse). `f16`: an
+// fp8 cache read as f16, scales applied to S and P (attention v5.9, opt-in; fp8, not early).
 void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool early,
-                       bool tma = false, bool ahead = false, bool rows = false);
+                       bool tma = false, bool ahead = false, bool rows = false, bool f16 = false);
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define COSTCURVE_WGMMA 1
@@ -94,6 +95,11 @@ __device__ __forceinline__ std::uint32_t pack_bf16(float lo, float hi) {
   return *reinterpret_cast<const std::uint32_t*>(&v);
 }
 
+__device__ __forceinline__ std::uint32_t pack_f16(float lo, float hi) {
+  const __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<const std::uint32_t*>(&v);
+}
+
 // Asks L2 for `bytes` (a multiple of 16) at a 16-byte-aligned global address; no data returns.
 __device__ __forceinline__ void prefetch_l2(const void* src, std::uint32_t bytes) {
   asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(__cvta_generic_to_global(src)),
@@ -111,6 +117,20 @@ __device__ __forceinline__ uint4 fp8x8_to_bf16(uint2 raw, float scale) {
     const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3);
     const float2 f = __half22float2(*reinterpret_cast<const __half2*>(&h));
     o[i] = pack_bf16(f.x * scale, f.y * scale);
+  }
+  return make_uint4(o[0], o[1], o[2], o[3]);
+}
+
+// 8 fp8 e4m3 values as f16, unscaled: exact (every e4m3 value is an f16 normal or zero), one
+// conversion a pair. The seesaw's f16 form (kF16) applies each token's scale to S and P instead.
+__device__ __forceinline__ uint4 fp8x8_to_f16(uint2 raw) {
+  const std::uint32_t w[2] = {raw.x, raw.y};
+  std::uint32_t o[4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const auto pair = static_cast<__nv_fp8x2_storage_t>(w[i >> 1] >> (16 * (i & 1)));
+    const __half2_raw h = __nv_cvt_fp8x2_to_halfraw2(pair, __NV_E4M3);
+    o[i] = static_cast<std::uint32_t>(h.x) | static_cast<std::uint32_t>(h.y) << 16;
   }
   return make_uint4(o[0], o[1], o[2], o[3]);
 }

@@ -40,9 +40,13 @@ constexpr int kOffBar = kOffStat + 6 * kRows * 4;
 constexpr int kFullBars = 2 * kColBlocks, kEmptyBars = 2 * 3;
 constexpr int kSmem = kOffBar + (kFullBars + kEmptyBars + 1) * 8 + 1024;
 static_assert(kSmem <= 227 * 1024, "fits an H100's shared memory per block");
+// kF16 (v5.9) also keeps each tile's token scales [2][kKeys] past the mbarriers.
+constexpr int kOffScale = (kOffBar + (kFullBars + kEmptyBars + 1) * 8 + 15) / 16 * 16;
+constexpr int kSmemF16 = kOffScale + 2 * kKeys * 4 + 1024;
+static_assert(kSmemF16 <= 227 * 1024, "fits an H100's shared memory per block");
 // Named barriers (0 is __syncthreads): warpgroup 0's P0, m0 and a0 ready; 1's P1, m1 and a1
-// ready; the two halves of l.
-constexpr int kBarM0 = 1, kBarP1 = 2, kBarL = 3;
+// ready; the two halves of l; (kF16) Q widened to f16.
+constexpr int kBarM0 = 1, kBarP1 = 2, kBarL = 3, kBarQ = 4;
 
 #ifdef COSTCURVE_WGMMA
 __device__ __forceinline__ void cp_async_arrive_noinc(std::uint32_t bar) {
@@ -66,7 +70,8 @@ __device__ __forceinline__ void wait_block(std::uint32_t bar, std::uint32_t pari
 
 // S = Q K^T over the column blocks in the order given (the order the producer fills them).
 // kMma false (the "nomma" diagnostic): every wait, fence and commit, no MMA; S stays zero.
-template <int kFirst, bool kMma = true>
+// kF16: Q and K hold f16 (attention v5.9).
+template <int kFirst, bool kMma = true, bool kF16 = false>
 __device__ __forceinline__ void compute_s(float (&s)[32], const unsigned char* sQ,
                                           const unsigned char* sK, std::uint32_t full0,
                                           std::uint32_t parity) {
@@ -80,8 +85,8 @@ __device__ __forceinline__ void compute_s(float (&s)[32], const unsigned char* s
     if constexpr (kMma) {
 #pragma unroll
       for (int ks = 0; ks < 4; ++ks)
-        wgmma_m64n64k16_ss(s, desc_sw128(sQ + cb * kBlockBytes + ks * 32, 16),
-                           desc_sw128(sK + cb * kBlockBytes + ks * 32, 16));
+        wgmma_m64n64k16_ss<kF16>(s, desc_sw128(sQ + cb * kBlockBytes + ks * 32, 16),
+                                 desc_sw128(sK + cb * kBlockBytes + ks * 32, 16));
     }
   }
   wgmma_commit();
@@ -90,16 +95,20 @@ __device__ __forceinline__ void compute_s(float (&s)[32], const unsigned char* s
 }
 
 // Scales and masks S (invisible keys: -inf) and returns this thread's two row maxima, reduced
-// over the lane quad that shares each row.
+// over the lane quad that shares each row. kColScale: each key's column also times its token's
+// scale from tscale (v5.9, where K came unscaled).
+template <bool kColScale = false>
 __device__ __forceinline__ void mask_and_max(float (&s)[32], const int* tpos, int t, float scale,
-                                             float (&mx)[2]) {
+                                             float (&mx)[2], const float* tscale = nullptr) {
   mx[0] = mx[1] = -INFINITY;
 #pragma unroll
   for (int i = 0; i < 8; ++i)
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
-      const bool ok = tpos[8 * i + 2 * t + (c & 1)] >= 0;
-      s[4 * i + c] = ok ? s[4 * i + c] * scale : -INFINITY;
+      const int col = 8 * i + 2 * t + (c & 1);
+      const bool ok = tpos[col] >= 0;
+      const float f = kColScale ? scale * tscale[col] : scale;
+      s[4 * i + c] = ok ? s[4 * i + c] * f : -INFINITY;
       mx[c >> 1] = fmaxf(mx[c >> 1], s[4 * i + c]);
     }
 #pragma unroll
@@ -121,11 +130,23 @@ __device__ __forceinline__ void exponentiate(float (&s)[32], const float (&base)
 }
 
 // The accumulator layout of S is the A-fragment layout of the P V wgmma.
+template <bool kF16 = false>
 __device__ __forceinline__ void pack_p(const float (&s)[32], std::uint32_t (&pa)[4][4]) {
 #pragma unroll
   for (int kc = 0; kc < 4; ++kc)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) pa[kc][e] = pack_bf16(s[8 * kc + 2 * e], s[8 * kc + 2 * e + 1]);
+    for (int e = 0; e < 4; ++e)
+      pa[kc][e] = kF16 ? pack_f16(s[8 * kc + 2 * e], s[8 * kc + 2 * e + 1])
+                       : pack_bf16(s[8 * kc + 2 * e], s[8 * kc + 2 * e + 1]);
+}
+
+// v5.9: P's columns times their tokens' scales (V came unscaled), after the row sums, which
+// are of P itself.
+__device__ __forceinline__ void scale_p_cols(float (&s)[32], const float* tscale, int t) {
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+#pragma unroll
+    for (int c = 0; c < 4; ++c) s[4 * i + c] *= tscale[8 * i + 2 * t + (c & 1)];
 }
 
 // P's A fragments pass to the other warpgroup's thread of the same index, which holds the same
@@ -149,13 +170,19 @@ __device__ __forceinline__ void get_frags(const unsigned char* buf, std::uint32_
   }
 }
 // Fragment word e holds row ra (e even) or ra + 8 (e odd).
+template <bool kF16 = false>
 __device__ __forceinline__ void scale_frags(std::uint32_t (&pa)[4][4], const float (&f)[2]) {
 #pragma unroll
   for (int kc = 0; kc < 4; ++kc)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
-      const float2 v = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&pa[kc][e]));
-      pa[kc][e] = pack_bf16(v.x * f[e & 1], v.y * f[e & 1]);
+      if constexpr (kF16) {
+        const float2 v = __half22float2(*reinterpret_cast<const __half2*>(&pa[kc][e]));
+        pa[kc][e] = pack_f16(v.x * f[e & 1], v.y * f[e & 1]);
+      } else {
+        const float2 v = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&pa[kc][e]));
+        pa[kc][e] = pack_bf16(v.x * f[e & 1], v.y * f[e & 1]);
+      }
     }
 }
 
@@ -166,14 +193,14 @@ __device__ __forceinline__ void scale_o(float (&o)[128], const float (&f)[2]) {
 
 // Issues O += P V for one half of O (v: the stage's first column block of that half) and commits
 // it; the caller waits. kMma false: the fence and the commit alone, as in compute_s.
-template <bool kMma = true>
+template <bool kMma = true, bool kF16 = false>
 __device__ __forceinline__ void issue_pv(float (&o)[128], const std::uint32_t (&pa)[4][4],
                                          const unsigned char* v) {
   wgmma_fence();
   if constexpr (kMma) {
 #pragma unroll
     for (int kc = 0; kc < 4; ++kc)
-      wgmma_m64n256k16_rs_tb(o, pa[kc], desc_sw128(v + kc * 2048, kBlockBytes));
+      wgmma_m64n256k16_rs_tb<kF16>(o, pa[kc], desc_sw128(v + kc * 2048, kBlockBytes));
   }
   wgmma_commit();
 }
@@ -213,9 +240,18 @@ __device__ __forceinline__ void issue_pv(float (&o)[128], const std::uint32_t (&
 // its bytes. Why: at dense decode whole-tile TMA took 24% off, the producer's copy instructions
 // having crowded the consumers' schedulers; a gathered tile by cp.async is 36 copies a thread,
 // by boxes 4.5.
+//
+// kF16 (kFp8, not kEarly, no diagnostic; opt-in COSTCURVE_MQA_FP8_F16=1, NOTES.md attention
+// v5.9): the fp8 cache is read as f16, unscaled, one conversion a pair of values (every e4m3
+// value is an f16 normal or zero), where kFp8 alone widens to bf16 times each token's scale (four
+// instructions a pair): the producer's instructions, not its bytes, were what v5.6 found costly.
+// The consumers widen Q to f16 once, run the MMAs on f16 and apply the scales where they act:
+// S's column of token j times s_j, P's column times s_j after the row sums (V came unscaled too).
 template <bool kFp8, bool kEarly, int kDiag = 0, bool kTma = false, bool kAhead = false,
-          bool kTmaRows = false>
+          bool kTmaRows = false, bool kF16 = false>
 __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_constant__ Params p) {
+  static_assert(!kF16 || (kFp8 && !kEarly && kDiag == 0 && !kTma && !kAhead && !kTmaRows),
+                "the f16 form is of the fp8 kernel alone");
 #ifdef COSTCURVE_WGMMA
   extern __shared__ __align__(16) unsigned char smem_raw[];
   const auto raw = static_cast<std::uint32_t>(__cvta_generic_to_shared(smem_raw));
@@ -227,7 +263,8 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
   float* sA0 = sM0 + kRows;
   float* sM1 = sA0 + kRows;
   float* sA1 = sM1 + kRows;
-  float* sL = sA1 + kRows;  // [2][kRows]
+  float* sL = sA1 + kRows;                                   // [2][kRows]
+  float* sScale = reinterpret_cast<float*>(sm + kOffScale);  // kF16 only: [2][kKeys]
   const std::uint32_t bars = sm90::smem_u32(sm + kOffBar);
   const auto full = [&](int st, int cb) { return bars + 8 * (st * kColBlocks + cb); };
   const auto empty = [&](int st, int grp) { return bars + 8 * (kFullBars + st * 3 + grp); };
@@ -366,7 +403,10 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
           float scale[4];
 #pragma unroll
           for (int i = 0; i < 4; ++i) {
-            scale[i] = k[i] >= 0 ? __ldg(p.kscale + static_cast<long>(b) * p.cap + k[i]) : 0.0f;
+            // kF16 needs them only for the stage's scales, written with its first group.
+            scale[i] = (!kF16 || first) && k[i] >= 0
+                           ? __ldg(p.kscale + static_cast<long>(b) * p.cap + k[i])
+                           : 0.0f;
 #pragma unroll
             for (int c = 0; c < 4; ++c)
               raw[c][i] =
@@ -379,13 +419,18 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
           if (first && pt < kKeys)
             sPos[st * kKeys + pt] =
                 kAhead ? (st ? sp[1] : sp[0]) : key_pos(kb + (2 * pr + st) * kKeys + pt);
+          if constexpr (kF16) {  // the tile's scales, by the threads of chunk 0 (0 where hidden)
+            if (first && chunk == 0)
+#pragma unroll
+              for (int i = 0; i < 4; ++i) sScale[st * kKeys + row0 + 16 * i] = scale[i];
+          }
 #pragma unroll
           for (int c = 0; c < 4; ++c) {
             if (c >= ncb) break;
 #pragma unroll
             for (int i = 0; i < 4; ++i)
               *reinterpret_cast<uint4*>(stage + swz(row0 + 16 * i, (cb0 + c) * 8 + chunk)) =
-                  fp8x8_to_bf16(raw[c][i], scale[i]);
+                  kF16 ? fp8x8_to_f16(raw[c][i]) : fp8x8_to_bf16(raw[c][i], scale[i]);
             fence_async_smem();  // plain stores, read next by wgmma (the async proxy)
             sm90::mbar_arrive(full(st, cb0 + c));
             if (first && c == 0) sm90::mbar_arrive(full(st, cb0));  // positions written
@@ -470,14 +515,31 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
   sm90::mbar_wait(qfull, 0);
   fence_async_smem();
+  if constexpr (kF16) {
+    // Q to f16 in place, 16 bytes a step (elementwise: the swizzle does not matter), then made
+    // visible to the other warpgroup's wgmma reads. A bf16 value past f16's range becomes inf.
+    for (int c = tid; c < kRows * 72; c += 256) {
+      uint4* q = reinterpret_cast<uint4*>(sQ) + c;
+      uint4 v = *q;
+      std::uint32_t* w = &v.x;
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&w[e]));
+        w[e] = pack_f16(f.x, f.y);
+      }
+      *q = v;
+    }
+    fence_async_smem();
+    bar_sync(kBarQ);
+  }
 
   for (int pr = 0; pr < pairs; ++pr) {
     const std::uint32_t parity = pr & 1;
     float s[32], mx[2], base[2], rs[2];
     std::uint32_t pa[4][4];
     if (wg == 0) {
-      compute_s<0, (kDiag & 2) == 0>(s, sQ, sK[0], full(0, 0), parity);
-      mask_and_max(s, sPos, t, p.scale_log2, mx);
+      compute_s<0, (kDiag & 2) == 0, kF16>(s, sQ, sK[0], full(0, 0), parity);
+      mask_and_max<kF16>(s, sPos, t, p.scale_log2, mx, sScale);
       float a0[2];
 #pragma unroll
       for (int i = 0; i < 2; ++i) {
@@ -489,7 +551,8 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       exponentiate(s, base, rs);
       l[0] = l[0] * a0[0] + rs[0];
       l[1] = l[1] * a0[1] + rs[1];
-      pack_p(s, pa);
+      if constexpr (kF16) scale_p_cols(s, sScale, t);
+      pack_p<kF16>(s, pa);
       put_frags(sK[0] + 8 * kBlockBytes, pa, ctid);  // P0 over stage 0's rope block
       if (t == 0) {
         sM0[ra] = m[0];
@@ -499,7 +562,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       }
       bar_arrive(kBarM0);
       scale_o(o, a0);
-      issue_pv<(kDiag & 2) == 0>(o, pa, sK[0]);
+      issue_pv<(kDiag & 2) == 0, kF16>(o, pa, sK[0]);
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(0, 0));  // stage 0's dims 0-255: only this warpgroup reads them
@@ -519,15 +582,15 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       scale_o(o, a1);
       l[0] *= a1[0];
       l[1] *= a1[1];
-      issue_pv<(kDiag & 2) == 0>(o, pa, sK[1]);
+      issue_pv<(kDiag & 2) == 0, kF16>(o, pa, sK[1]);
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(1, 0));
     } else {
-      compute_s<kEarly ? 8 : 4, (kDiag & 2) == 0>(s, sQ, sK[1], full(1, 0), parity);
+      compute_s<kEarly ? 8 : 4, (kDiag & 2) == 0, kF16>(s, sQ, sK[1], full(1, 0), parity);
       sm90::mbar_arrive(empty(1, 0));  // S1 was this warpgroup's only use of stage 1's dims 0-255
       sm90::mbar_arrive(empty(0, 0));  // stage 0's dims 0-255: never read here
-      mask_and_max(s, sPos + kKeys, t, p.scale_log2, mx);
+      mask_and_max<kF16>(s, sPos + kKeys, t, p.scale_log2, mx, sScale + kKeys);
       bar_sync(kBarM0);
       fence_async_smem();  // stage 0's dims 256-511 landed before warpgroup 0's S0 read them
       // P0 now, so that warpgroup 0 may overwrite it once past this pair's P1 barrier.
@@ -555,7 +618,8 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       exponentiate(s, base, rs);
       l[0] = l[0] * a0a1[0] + rs[0];
       l[1] = l[1] * a0a1[1] + rs[1];
-      pack_p(s, pa);
+      if constexpr (kF16) scale_p_cols(s, sScale + kKeys, t);
+      pack_p<kF16>(s, pa);
       put_frags(sK[1] + 8 * kBlockBytes, pa, ctid);  // P1 over stage 1's rope block
       if (t == 0) {
         sM1[ra] = m[0];
@@ -577,13 +641,13 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
       } else {
         scale_o(o, a0a1);
       }
-      issue_pv<(kDiag & 2) == 0>(o, pa, sK[1] + 4 * kBlockBytes);
+      issue_pv<(kDiag & 2) == 0, kF16>(o, pa, sK[1] + 4 * kBlockBytes);
       wgmma_wait0();
       sm90::fence_operands(o);
       sm90::mbar_arrive(empty(1, 1));
       if constexpr (!kEarly) {
-        scale_frags(p0, a1);  // P0 is relative to m0
-        issue_pv<(kDiag & 2) == 0>(o, p0, sK[0] + 4 * kBlockBytes);
+        scale_frags<kF16>(p0, a1);  // P0 is relative to m0
+        issue_pv<(kDiag & 2) == 0, kF16>(o, p0, sK[0] + 4 * kBlockBytes);
         wgmma_wait0();
         sm90::fence_operands(o);
         sm90::mbar_arrive(empty(0, 1));
@@ -626,7 +690,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
 }  // namespace
 
 void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool early, bool tma,
-                       bool ahead, bool rows) {
+                       bool ahead, bool rows, bool f16) {
   static const bool configured = [] {
     for (auto* k : {mqa_seesaw_kernel<false, false>, mqa_seesaw_kernel<true, false>,
                     mqa_seesaw_kernel<false, true>, mqa_seesaw_kernel<true, true>,
@@ -635,6 +699,8 @@ void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool 
                     mqa_seesaw_kernel<false, false, 0, false, true>,
                     mqa_seesaw_kernel<false, false, 0, false, true, true>})
       CUDA_CHECK(cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem));
+    CUDA_CHECK(cudaFuncSetAttribute(mqa_seesaw_kernel<true, false, 0, false, false, false, true>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, kSmemF16));
     return true;
   }();
   (void)configured;
@@ -648,7 +714,8 @@ void launch_mqa_seesaw(Context& ctx, const Params& p, dim3 grid, bool fp8, bool 
   if (tma) k = mqa_seesaw_kernel<false, false, 0, true>;
   if (ahead) k = mqa_seesaw_kernel<false, false, 0, false, true>;
   if (rows) k = mqa_seesaw_kernel<false, false, 0, false, true, true>;
-  k<<<grid, kThreads, kSmem, ctx.stream()>>>(p);
+  if (f16) k = mqa_seesaw_kernel<true, false, 0, false, false, false, true>;
+  k<<<grid, kThreads, f16 ? kSmemF16 : kSmem, ctx.stream()>>>(p);
   CUDA_CHECK_LAUNCH();
 }
 

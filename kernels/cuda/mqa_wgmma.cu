@@ -360,8 +360,11 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   // takes tiles in pairs: parts of whole pairs (an odd count pads a masked tile).
   // An fp8 cache runs it only with COSTCURVE_MQA_SEESAW_FP8=1 (not yet measured: NOTES.md,
   // attention v5.3).
+  // COSTCURVE_MQA_FP8_F16=1 (opt-in, not yet run on a GPU: NOTES.md attention v5.9): the seesaw
+  // kernel reads an fp8 cache as f16 and applies the scales to S and P; an error elsewhere.
+  const bool f16 = env_flag("COSTCURVE_MQA_FP8_F16");
   const bool seesaw =
-      fp8 ? env_flag("COSTCURVE_MQA_SEESAW_FP8") : env_default_on("COSTCURVE_MQA_SEESAW");
+      fp8 ? env_flag("COSTCURVE_MQA_SEESAW_FP8") || f16 : env_default_on("COSTCURVE_MQA_SEESAW");
   // The L2 prefetch of later tiles (NOTES.md, attention v5.2) pays where the keys are gathered
   // (H100: sparse decode B=32 10% and sparse prefill 6% faster) and costs where they are
   // contiguous (dense decode B=32 12% slower); on the fp8 one-tile kernel it was within noise.
@@ -377,6 +380,10 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   // A diagnostic must not quietly time some other kernel than the one it takes apart.
   const bool early = env_flag("COSTCURVE_MQA_SEESAW_EARLY");
   p.diag = seesaw_diag();
+  if (f16 && (!fp8 || early || p.diag != 0))
+    throw OpError(
+        "cuda MQA attention: COSTCURVE_MQA_FP8_F16=1 applies only to an fp8 cache (not with "
+        "COSTCURVE_MQA_SEESAW_EARLY or COSTCURVE_MQA_DIAG)");
   if (p.diag != 0 && (fp8 || !seesaw || early))
     throw OpError(
         "cuda MQA attention: COSTCURVE_MQA_DIAG applies only to the bf16 seesaw kernel (not to an "
@@ -438,7 +445,7 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   const dim3 grid(static_cast<unsigned>((s.heads + kRows - 1) / kRows), static_cast<unsigned>(rows),
                   static_cast<unsigned>(splits));
   if (seesaw) {
-    launch_mqa_seesaw(ctx, p, grid, fp8, early, tma, ahead, rows_tma);
+    launch_mqa_seesaw(ctx, p, grid, fp8, early, tma, ahead, rows_tma, f16);
   } else if (fp8) {
     mqa_wgmma_kernel<true><<<grid, kThreads, kSmem, ctx.stream()>>>(p);
     CUDA_CHECK_LAUNCH();
