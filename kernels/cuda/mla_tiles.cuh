@@ -184,23 +184,29 @@ __device__ __forceinline__ void wgmma_wait0() {
       "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]),         \
       "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
 
+// The two forms that take f16 too, one asm statement each for TYPE "bf16" or "f16".
+#define COSTCURVE_WGMMA_N64_SS(TYPE)                                                     \
+  asm volatile(                                                                          \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                       \
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32." TYPE "." TYPE " " COSTCURVE_D32_REGS \
+      "%32, %33, p, 1, 1, 0, 0;\n}\n"                                                    \
+      : COSTCURVE_D32_OUTS                                                               \
+      : "l"(a), "l"(b), "r"(1))
+#define COSTCURVE_WGMMA_N256_RS_TB(TYPE)                                                   \
+  asm volatile(                                                                            \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"                                        \
+      "wgmma.mma_async.sync.aligned.m64n256k16.f32." TYPE "." TYPE " " COSTCURVE_D128_REGS \
+      "{%128, %129, %130, %131}, %132, p, 1, 1, 1;\n}\n"                                   \
+      : COSTCURVE_D128_OUTS                                                                \
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1))
+
 template <bool kF16 = false>
 __device__ __forceinline__ void wgmma_m64n64k16_ss(float (&d)[32], std::uint64_t a,
                                                    std::uint64_t b) {
   if constexpr (kF16)
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " COSTCURVE_D32_REGS
-        "%32, %33, p, 1, 1, 0, 0;\n}\n"
-        : COSTCURVE_D32_OUTS
-        : "l"(a), "l"(b), "r"(1));
+    COSTCURVE_WGMMA_N64_SS("f16");
   else
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " COSTCURVE_D32_REGS
-        "%32, %33, p, 1, 1, 0, 0;\n}\n"
-        : COSTCURVE_D32_OUTS
-        : "l"(a), "l"(b), "r"(1));
+    COSTCURVE_WGMMA_N64_SS("bf16");
 }
 
 __device__ __forceinline__ void wgmma_m64n256k16_ss_tb(float (&d)[128], std::uint64_t a,
@@ -217,21 +223,13 @@ template <bool kF16 = false>
 __device__ __forceinline__ void wgmma_m64n256k16_rs_tb(float (&d)[128], const std::uint32_t (&a)[4],
                                                        std::uint64_t b) {
   if constexpr (kF16)
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 " COSTCURVE_D128_REGS
-        "{%128, %129, %130, %131}, %132, p, 1, 1, 1;\n}\n"
-        : COSTCURVE_D128_OUTS
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
+    COSTCURVE_WGMMA_N256_RS_TB("f16");
   else
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 " COSTCURVE_D128_REGS
-        "{%128, %129, %130, %131}, %132, p, 1, 1, 1;\n}\n"
-        : COSTCURVE_D128_OUTS
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
+    COSTCURVE_WGMMA_N256_RS_TB("bf16");
 }
 
+#undef COSTCURVE_WGMMA_N64_SS
+#undef COSTCURVE_WGMMA_N256_RS_TB
 #undef COSTCURVE_D32_REGS
 #undef COSTCURVE_D32_OUTS
 #undef COSTCURVE_D128_REGS
