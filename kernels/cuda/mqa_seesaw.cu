@@ -430,7 +430,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_seesaw_kernel(const __grid_co
 #pragma unroll
             for (int i = 0; i < 4; ++i)
               *reinterpret_cast<uint4*>(stage + swz(row0 + 16 * i, (cb0 + c) * 8 + chunk)) =
-                  kF16 ? fp8x8_to_f16(raw[c][i]) : fp8x8_to_bf16(raw[c][i], scale[i]);
+                  widen_fp8x8<kF16>(raw[c][i], scale[i]);
             fence_async_smem();  // plain stores, read next by wgmma (the async proxy)
             sm90::mbar_arrive(full(st, cb0 + c));
             if (first && c == 0) sm90::mbar_arrive(full(st, cb0));  // positions written

@@ -157,7 +157,7 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(const Params p) 
         const int r = c / 72, j = c % 72;
         const uint2 v = *reinterpret_cast<const uint2*>(raw + r * kRawRow + j * 8);
         *reinterpret_cast<uint4*>(sm + kTileBytes + swz(r, j)) =
-            fp8x8_to_bf16(v, sScale[st * kKeys + r]);
+            widen_fp8x8(v, sScale[st * kKeys + r]);
       }
       fence_async_smem();
       __syncthreads();
