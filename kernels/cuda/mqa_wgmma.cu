@@ -289,6 +289,13 @@ __global__ void __launch_bounds__(kThreads, 1) mqa_wgmma_kernel(const Params p) 
 #endif
 }
 
+// A kernel variable set where its variant cannot apply is an error, so that an A/B never times
+// another path under its name.
+void only_where(bool applies, const char* setting, const char* where) {
+  if (!applies)
+    throw OpError(std::string("cuda MQA attention: ") + setting + " applies only to " + where);
+}
+
 // COSTCURVE_MQA_DIAG as Params::diag.
 int seesaw_diag() {
   const char* v = std::getenv("COSTCURVE_MQA_DIAG");
@@ -358,10 +365,9 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
       env_default_on("COSTCURVE_MQA_MERGE_COST") ? attention_merge_cost(kDqk, kDv, max_keys) : 0.0;
   // bf16 caches run the seesaw kernel (COSTCURVE_MQA_SEESAW=0: the one-tile kernel above), which
   // takes tiles in pairs: parts of whole pairs (an odd count pads a masked tile).
-  // An fp8 cache runs it only with COSTCURVE_MQA_SEESAW_FP8=1 (not yet measured: NOTES.md,
-  // attention v5.3).
-  // COSTCURVE_MQA_FP8_F16=1 (opt-in, not yet run on a GPU: NOTES.md attention v5.9): the seesaw
-  // kernel reads an fp8 cache as f16 and applies the scales to S and P; an error elsewhere.
+  // An fp8 cache runs it only with COSTCURVE_MQA_SEESAW_FP8=1 (measured 1.6% slower, without the
+  // L2 prefetch: NOTES.md, attention v5.3) or COSTCURVE_MQA_FP8_F16=1 (opt-in, not yet run on a
+  // GPU: attention v5.9), which reads the cache as f16 and applies the scales to S and P.
   const bool f16 = env_flag("COSTCURVE_MQA_FP8_F16");
   const bool seesaw =
       fp8 ? env_flag("COSTCURVE_MQA_SEESAW_FP8") || f16 : env_default_on("COSTCURVE_MQA_SEESAW");
@@ -380,14 +386,11 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   // A diagnostic must not quietly time some other kernel than the one it takes apart.
   const bool early = env_flag("COSTCURVE_MQA_SEESAW_EARLY");
   p.diag = seesaw_diag();
-  if (f16 && (!fp8 || early || p.diag != 0))
-    throw OpError(
-        "cuda MQA attention: COSTCURVE_MQA_FP8_F16=1 applies only to an fp8 cache (not with "
-        "COSTCURVE_MQA_SEESAW_EARLY or COSTCURVE_MQA_DIAG)");
-  if (p.diag != 0 && (fp8 || !seesaw || early))
-    throw OpError(
-        "cuda MQA attention: COSTCURVE_MQA_DIAG applies only to the bf16 seesaw kernel (not to an "
-        "fp8 cache, COSTCURVE_MQA_SEESAW=0 or COSTCURVE_MQA_SEESAW_EARLY=1)");
+  only_where(!f16 || (fp8 && !early && p.diag == 0), "COSTCURVE_MQA_FP8_F16=1",
+             "an fp8 cache (not with COSTCURVE_MQA_SEESAW_EARLY or COSTCURVE_MQA_DIAG)");
+  only_where(p.diag == 0 || (!fp8 && seesaw && !early), "COSTCURVE_MQA_DIAG",
+             "the bf16 seesaw kernel (not to an fp8 cache, COSTCURVE_MQA_SEESAW=0 or "
+             "COSTCURVE_MQA_SEESAW_EARLY=1)");
   // Whole dense tiles of a bf16 cache come by TMA (NOTES.md, attention v5.6: on an H100, dense
   // decode B=32 at 16K took 550 µs by TMA against 726 µs by the producer's cp.async, in one
   // process at the same clocks). COSTCURVE_MQA_TMA=0 keeps cp.async for every tile; =1 requires
@@ -395,19 +398,18 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   const char* tma_env = std::getenv("COSTCURVE_MQA_TMA");
   const bool tma_required = tma_env && std::string_view(tma_env) == "1";
   const bool tma_applies = !fp8 && seesaw && !early && !idx && p.diag == 0;
-  if (tma_required && !tma_applies)
-    throw OpError(
-        "cuda MQA attention: COSTCURVE_MQA_TMA=1 applies only to dense attention over a bf16 "
-        "cache on the seesaw kernel (not with COSTCURVE_MQA_SEESAW_EARLY or COSTCURVE_MQA_DIAG)");
+  only_where(!tma_required || tma_applies, "COSTCURVE_MQA_TMA=1",
+             "dense attention over a bf16 cache on the seesaw kernel (not with "
+             "COSTCURVE_MQA_SEESAW_EARLY or COSTCURVE_MQA_DIAG)");
   const bool tma = tma_applies && env_default_on("COSTCURVE_MQA_TMA");
   // COSTCURVE_MQA_TMA_ROWS=1 (opt-in, not yet run on a GPU: NOTES.md attention v5.8): gathered rows
   // by TMA, one-row boxes, with the list entries read ahead (v5.7); sparse over a bf16 cache on the
   // seesaw kernel only, an error elsewhere.
   const bool rows_tma = env_flag("COSTCURVE_MQA_TMA_ROWS");
-  if (rows_tma && (fp8 || !seesaw || early || !idx || p.diag != 0))
-    throw OpError(
-        "cuda MQA attention: COSTCURVE_MQA_TMA_ROWS=1 applies only to sparse attention over a bf16 "
-        "cache on the seesaw kernel (not with COSTCURVE_MQA_SEESAW_EARLY or COSTCURVE_MQA_DIAG)");
+  only_where(!rows_tma || (!fp8 && seesaw && !early && idx && p.diag == 0),
+             "COSTCURVE_MQA_TMA_ROWS=1",
+             "sparse attention over a bf16 cache on the seesaw kernel (not with "
+             "COSTCURVE_MQA_SEESAW_EARLY or COSTCURVE_MQA_DIAG)");
   if (tma || rows_tma) {
     const auto enc = sm90::tensor_map_encoder();
     const auto rows_in_cache = static_cast<cuuint64_t>(s.batch.batch()) * s.batch.capacity;
@@ -428,11 +430,10 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   // seesaw's producer reads each pair's list entries a pair ahead (bf16 only, without TMA, early or
   // a diagnostic; an error elsewhere, so that an A/B never times another path under its name).
   const bool ahead = env_flag("COSTCURVE_MQA_IDX_AHEAD") || rows_tma;
-  if (ahead && (fp8 || !seesaw || early || tma || p.diag != 0))
-    throw OpError(
-        "cuda MQA attention: COSTCURVE_MQA_IDX_AHEAD=1 applies only to the bf16 seesaw kernel "
-        "without TMA (set COSTCURVE_MQA_TMA=0 for dense attention), COSTCURVE_MQA_SEESAW_EARLY or "
-        "COSTCURVE_MQA_DIAG");
+  only_where(!ahead || (!fp8 && seesaw && !early && !tma && p.diag == 0),
+             "COSTCURVE_MQA_IDX_AHEAD=1",
+             "the bf16 seesaw kernel without TMA (set COSTCURVE_MQA_TMA=0 for dense attention), "
+             "COSTCURVE_MQA_SEESAW_EARLY or COSTCURVE_MQA_DIAG");
   const KeySplits ks = choose_key_splits(blocks, ctx.sms(), max_keys, seesaw ? 2 * kKeys : kKeys,
                                          seesaw ? 2 : 4, merge_cost);
   const long splits = ks.splits, split_keys = ks.split_keys;
