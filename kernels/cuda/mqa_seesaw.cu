@@ -5,8 +5,8 @@
 // Why a second kernel beside mqa_wgmma.cu: there, one warpgroup computes a tile's S, its softmax
 // and its half of P V one after the other while the other warpgroup waits, and the same threads
 // issue the next tile's loads; measured (NOTES.md, attention v4), its loads and MMAs do not
-// overlap. Here a producer warpgroup loads key tiles (cp.async, gathered by index for sparse
-// attention; an fp8 cache through its registers, widened to bf16) into two stages, each 64-dim
+// overlap. Here a producer warpgroup loads key tiles (whole dense tiles by TMA, gathered rows by
+// cp.async; an fp8 cache through its registers, widened to bf16) into two stages, each 64-dim
 // column block completing on its own mbarrier, and the two consumer warpgroups take the tiles in
 // pairs: warpgroup 0 computes S0 = Q K0^T, warpgroup 1 S1 = Q K1^T, and each updates its own half
 // of O (columns 0-255 and 256-511) with both P0 and P1. The running row max passes from warpgroup 0
