@@ -8,10 +8,10 @@
 #
 # Give the device call's limit ~60 s more than TOTAL_S (the last step's grace and packing).
 #
-# Steps: build -> the MQA and prefill tests -> costcurve_probe over attention v5.6 (TMA, now the
-# default for dense tiles), v5.7 (list entries read a pair ahead, opt-in), v5.8 (gathered rows by
-# TMA, opt-in) and v5.3 with the L2 prefetch (the seesaw over an fp8 cache, opt-in) against the
-# kernels as they were -> both scenarios swept in full. (Earlier queues, with A/B, racecheck and
+# Steps: build -> the MQA, prefill and top-k tests -> costcurve_probe over attention v5.6 (TMA,
+# now the default for dense tiles), v5.7 (list entries read a pair ahead, opt-in), v5.8 (gathered
+# rows by TMA, opt-in), v5.3 with the L2 prefetch (the seesaw over an fp8 cache, opt-in) and top-k
+# v6 (opt-in) against the kernels as they were -> both scenarios swept in full. (Earlier queues, with A/B, racecheck and
 # diagnostics steps: git log.)
 set -u
 cd "$(dirname "$0")/.." || exit 1
@@ -63,20 +63,24 @@ floor=0
 stages=cudatest
 # TESTS_RESERVE (default 230): what the tests leave for the probes and sweeps; 0 in a short call.
 step tests "${TESTS_RESERVE:-230}" TEST_SHARDS=8 \
-  TEST_FILTER='Cuda/CudaMqaTest.*:CudaMqaDiag.*:CudaMqaTma.*:Cuda/CudaPrefillTest.*'
+  TEST_FILTER='Cuda/CudaMqaTest.*:CudaMqaDiag.*:CudaMqaTma.*:Cuda/CudaPrefillTest.*:Cuda/CudaTopk.*/default_prefetch:Cuda/CudaTopk.*/v6'
 # Attention v5.6 and v5.7 against the kernel they replace (NOTES.md), each shape timed cold by
 # costcurve_probe in one process: dense decode by TMA (the default) against cp.async (the kernel as
 # it ran in h100-v10/v11), then, with cp.async, the list entries read ahead; sparse decode and
 # prefill with the entries read in place (the default) against ahead, ahead with the gathered rows
 # by TMA (v5.8), without the L2 prefetch, and the "neither" diagnostic (the chain alone, which the
 # reads may hold up).
+# A probe takes 5-7 s on an H100 (h100-v12); each is held to PROBE_CAP_S (default 60), so that a
+# variant that hangs (an mbarrier waiting for bytes that never come) costs a minute, not the sweep.
 probe() {
   name=$1
   shift
   [ "$(left)" -ge 20 ] || { echo "probe $name: skipped" | tee -a "$o/summary.txt"; return 0; }
   mkdir -p "$w/probe"
+  cap=${PROBE_CAP_S:-60}
+  [ "$(left)" -lt "$cap" ] && cap=$(left)
   # shellcheck disable=SC2086
-  timeout -k 5 "$(left)" env $penv build-gpu/costcurve_probe --backend cuda "$@" \
+  timeout -k 5 "$cap" env $penv build-gpu/costcurve_probe --backend cuda "$@" \
     >"$w/probe/$name.txt" 2>&1
   echo "probe $name: exit $? at $(($(date +%s) - start)) s" | tee -a "$o/summary.txt"
   pack
@@ -104,6 +108,16 @@ penv=COSTCURVE_MQA_SEESAW_FP8=1
 # shellcheck disable=SC2086
 probe sparse-fp8-128k --op sparse_decode --dtype fp8_e4m3 --len 131072 --top-k 2048 $dec \
   --env COSTCURVE_MQA_L2_PREFETCH=0 --env COSTCURVE_MQA_SEESAW_FP8= --env COSTCURVE_MQA_FP8_F16=1
+penv=
+# Top-k v6 (opt-in) against v5 at decode (several blocks a row) and prefill (one block a row), then
+# both stamped: the phases' line per shape (at exit, in the probe's output) splits the sample into
+# its load and its selection, where v6's one-warp tail acts.
+# shellcheck disable=SC2086
+probe topk128k --op topk --len 131072 $dec --env COSTCURVE_TOPK_V6=1
+probe topk-prefill128k --op topk --phase prefill --len 131072 --sq 512 --env COSTCURVE_TOPK_V6=1
+penv=COSTCURVE_TOPK_PHASES=1
+# shellcheck disable=SC2086
+probe topk128k-phases --op topk --len 131072 $dec --env COSTCURVE_TOPK_V6=1
 penv=
 # shellcheck disable=SC2086
 probe dense128k --op dense_decode --len 131072 $dec --runs 10 --env COSTCURVE_MQA_TMA=0 \

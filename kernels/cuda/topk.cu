@@ -123,6 +123,18 @@ struct RowKeys {  // the logits row, global memory
     }
     return valid;
   }
+  // load() without the keys (v6's chunk pass): the logits as they are, NaN at invalid positions
+  // (which no compare keeps).
+  __device__ void load_f(int q, float (&x)[4]) const {
+    const long long p0 = 4LL * q - off;
+    if (p0 >= 0 && p0 + 4 <= n) {
+      const float4 v = __ldg(reinterpret_cast<const float4*>(row + p0));
+      x[0] = v.x, x[1] = v.y, x[2] = v.z, x[3] = v.w;
+      return;
+    }
+#pragma unroll
+    for (int e = 0; e < 4; ++e) x[e] = p0 + e >= 0 && p0 + e < n ? __ldg(row + p0 + e) : NAN;
+  }
   // Asks L2 for the full quads among q = qb + j * kThreads + tid, j < 2 * kUnroll: what this thread
   // loads first when it walks [qb, qe) by count_pass's or collect's steps.
   __device__ void prefetch(int qb, int qe) const {
@@ -282,6 +294,22 @@ __device__ void clear_hist(int* hist) {
   for (int j = threadIdx.x; j < kMaxBins; j += kThreads) hist[j] = 0;
 }
 
+// warp_tail's count of gathered keys: emit()'s per-warp totals, unused between select_digit's
+// barrier and warp_tail's last one. select_digit<6> zeroes it before its barrier.
+__device__ __forceinline__ int& tail_fill(Shared& sh) {
+  return sh.warp_tot[0].x;
+}
+
+__device__ __forceinline__ int warp_sum(int v) {
+#if __CUDA_ARCH__ >= 800
+  return static_cast<int>(__reduce_add_sync(kFull, static_cast<unsigned>(v)));
+#else
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(kFull, v, o);
+  return v;
+#endif
+}
+
 // After a count pass (and a barrier): finds the digit d holding the `remaining`-th largest of the
 // counted keys (scanning digits from the top; `remaining` must not exceed their number), narrows
 // prefix/mask to it and leaves in `remaining` its rank among the keys of that digit; `count` = how
@@ -317,6 +345,7 @@ __device__ void select_digit(const int* hist, int shift, int bits, std::uint32_t
       sh.digit = d;
       sh.rem = remaining - above;
       sh.count = local[j];
+      if constexpr (kVer >= 6) tail_fill(sh) = 0;  // before the barrier below: warp_tail's count
     }
     above += local[j];
   }
@@ -327,16 +356,99 @@ __device__ void select_digit(const int* hist, int shift, int bits, std::uint32_t
   count = sh.count;
 }
 
+// v6 ends the radix passes with one warp once the digit just pinned holds at most kTailKeys keys:
+// the block gathers them into the free histogram, and warp 0 pins the remaining bits one at a time
+// (a count over its 8 keys a lane and a warp sum each), where each further pass cleared, counted
+// and scanned 2048 bins between block-wide barriers (~1.6 us a pass on an H100 in the sample and
+// the finish of decode's top-k: NOTES.md, topk v6).
+constexpr int kTailPerLane = 8;
+constexpr int kTailKeys = 32 * kTailPerLane;
+
+// What the passes of select_passes over bits [0, top) would leave in prefix, mask, remaining and
+// count, for the `count` (<= kTailKeys) keys of src that match prefix/mask, after select_digit<6>
+// (its barrier follows its last read of `buf`, and it zeroed tail_fill). Ends with a barrier after
+// its last read of `buf` and of src.
+// Appends this thread's keys k[e] with bit e of `valid` that match prefix/mask to `buf` (counted
+// by tail_fill). Every lane of the warp calls it.
+__device__ __forceinline__ void tail_gather(const std::uint32_t (&k)[4], unsigned valid,
+                                            std::uint32_t prefix, std::uint32_t mask, int* buf,
+                                            Shared& sh) {
+  unsigned hit = 0;
+#pragma unroll
+  for (int e = 0; e < 4; ++e)
+    if ((valid >> e & 1u) && (k[e] & mask) == prefix) hit |= 1u << e;
+  const int mine = __popc(hit);
+  if (!__any_sync(kFull, mine != 0)) return;
+  int base = warp_reserve(mine, &tail_fill(sh), static_cast<int>(threadIdx.x) % 32);
+#pragma unroll
+  for (int e = 0; e < 4; ++e)
+    if (hit >> e & 1u) buf[base++] = static_cast<int>(k[e]);
+}
+
+// warp_tail once the keys are gathered (and a barrier passed): warp 0 pins bits [0, top).
+__device__ void tail_select(int top, std::uint32_t& prefix, std::uint32_t& mask, int& remaining,
+                            int& count, int* buf, Shared& sh) {
+  const int tid = threadIdx.x, lane = tid % 32;
+  if (tid < 32) {
+    // Past the gathered keys, a key outside the digit (mask != 0 here), which never counts. The
+    // keys stay in shared memory: 8 more registers a lane spilled in wide_topk (nvcc 13.0).
+    const std::uint32_t none = prefix ^ (mask & (0u - mask));
+    std::uint32_t* key = reinterpret_cast<std::uint32_t*>(buf);
+    for (int i = count + lane; i < kTailKeys; i += 32) key[i] = none;
+    __syncwarp();
+    std::uint32_t want = prefix;  // its bits from b + 1 up pinned, the others zero
+    int rem = remaining;
+    for (int b = top - 1; b >= 0; --b) {
+      const std::uint32_t one = want >> b | 1u;  // keys with these bits from b up: bit b set
+      int c = 0;
+#pragma unroll
+      for (int j = 0; j < kTailPerLane; ++j) c += (key[32 * j + lane] >> b) == one;
+      const int above = warp_sum(c);
+      if (rem <= above)
+        want |= 1u << b;
+      else
+        rem -= above;
+    }
+    int c = 0;
+#pragma unroll
+    for (int j = 0; j < kTailPerLane; ++j) c += key[32 * j + lane] == want;
+    c = warp_sum(c);
+    if (lane == 0) sh.digit = static_cast<int>(want), sh.rem = rem, sh.count = c;
+  }
+  __syncthreads();
+  prefix = static_cast<std::uint32_t>(sh.digit);
+  mask |= top >= 32 ? ~0u : (1u << top) - 1;
+  remaining = sh.rem;
+  count = sh.count;
+}
+
+template <class Src>
+__device__ void warp_tail(const Src& src, int top, std::uint32_t& prefix, std::uint32_t& mask,
+                          int& remaining, int& count, int* buf, Shared& sh) {
+  const int tid = threadIdx.x, nq = src.quads();
+  for (int q0 = 0; q0 < nq; q0 += kThreads) {  // as many iterations in every thread
+    std::uint32_t k[4];
+    const unsigned valid = q0 + tid < nq ? src.load(q0 + tid, k) : 0u;
+    tail_gather(k, valid, prefix, mask, buf, sh);
+  }
+  __syncthreads();
+  tail_select(top, prefix, mask, remaining, count, buf, sh);
+}
+
 // The radix passes over bits [0, top) of src's keys that match prefix/mask (the bits from `top` up
 // already pinned by earlier passes, or zero in every key): digits of at most 11 bits from the top,
 // so 11, 11 and 10 bits for a whole key (top = 32). After them prefix is the key of rank
 // `remaining` (1 = the largest) and `remaining` its rank among the keys equal to it. It starts by
 // clearing `hist` (earlier reads of it must be behind a barrier); its last barrier follows its
 // last read of `hist` and of src.
-template <int kVer = 4, class Src>
+template <int kVer = 4, bool kTail = true, class Src>
 __device__ void select_passes(const Src& src, int top, std::uint32_t& prefix, std::uint32_t& mask,
                               int& remaining, int& count, int* hist, Shared& sh) {
   while (top > 0) {
+    if constexpr (kVer >= 6) {  // after a pass (mask set), a digit of few keys: one warp ends it
+      if (kTail && mask != 0 && count <= kTailKeys)
+        return warp_tail(src, top, prefix, mask, remaining, count, hist, sh);
+    }
     const int shift = max(top - 11, 0), bits = top - shift;
     clear_hist(hist);
     __syncthreads();
@@ -524,6 +636,18 @@ __device__ void exact_row(const RowKeys& rk, int k, std::int32_t* out, std::uint
 
 // ---- The sampled threshold ----
 
+// COSTCURVE_TOPK_PHASES's clock: thread 0 of the block writes the global timer (ns) into ph[i];
+// nothing when ph is null (the kernels timed for real).
+__device__ __forceinline__ unsigned long long global_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+__device__ __forceinline__ void stamp(unsigned long long* ph, int i) {
+  if (ph && threadIdx.x == 0) ph[i] = global_ns();
+}
+
 // Candidates that fit in shared memory (`smem`: kMaxBins + stash_cap words) beside the bitmaps of
 // a row of n and the histogram, which share the front: max(kMaxBins, 2 ceil(n / 32)) words. The
 // candidates take the back: keys, then as many positions (a multiple of 4 each, 16-byte aligned).
@@ -558,7 +682,8 @@ __device__ int sample_rank(int n, int k, int cap, int stash_cap) {
 template <int kVer>
 __device__ std::uint32_t sample_threshold(const RowKeys& rk, int rank, int* hist,
                                           std::uint32_t* samples, Shared& sh, int pf_qb = 0,
-                                          int pf_qe = 0, bool bulk = false) {
+                                          int pf_qe = 0, bool bulk = false,
+                                          unsigned long long* ph = nullptr) {
   const int tid = threadIdx.x, nq = rk.quads();  // nq >= kMinSampled / 4 > kRuns * kRunQuads
   const long long run = tid / kRunQuads;
   const int q = static_cast<int>(run * (nq - kRunQuads) / (kRuns - 1)) + tid % kRunQuads;
@@ -571,8 +696,28 @@ __device__ std::uint32_t sample_threshold(const RowKeys& rk, int rank, int* hist
       rk.prefetch(pf_qb, pf_qe);
   }
   *reinterpret_cast<uint4*>(samples + 4 * tid) = make_uint4(key[0], key[1], key[2], key[3]);
+  stamp(ph, 7);  // thread 0's sample loaded (its store waited for it)
   std::uint32_t prefix = 0, mask = 0;
   int remaining = rank, count = 0;
+  if constexpr (kVer >= 6) {
+    // The first pass and the tail's gather from the thread's own four keys, not from shared memory
+    // through count_pass: select_passes' tail here pushed wide_topk past 64 registers (nvcc 13.0).
+    clear_hist(hist);
+    __syncthreads();
+#pragma unroll
+    for (int e = 0; e < 4; ++e) atomicAdd(&hist[key[e] >> 21], 1);
+    __syncthreads();
+    select_digit<kVer>(hist, 21, 11, prefix, mask, remaining, count, sh);
+    if (count <= kTailKeys) {
+      tail_gather(key, 0xfu, prefix, mask, hist, sh);
+      __syncthreads();
+      tail_select(21, prefix, mask, remaining, count, hist, sh);
+      return prefix;
+    }
+    select_passes<kVer, false>(SmemKeys{samples, kSamples, 0}, 21, prefix, mask, remaining, count,
+                               hist, sh);
+    return prefix;
+  }
   select_passes<kVer>(SmemKeys{samples, kSamples, 0}, 32, prefix, mask, remaining, count, hist, sh);
   return prefix;
 }
@@ -593,29 +738,100 @@ __device__ __forceinline__ unsigned load_step(const RowKeys& rk, int q0, int qe,
   return take;
 }
 
-// Appends (key, position) of every key >= lo in quads [qb, qe) of the row to its candidate list,
-// in no particular order (one atomic on `fill` per warp and step). Writes past `cap` are dropped,
-// but `fill` counts them: an overflow shows as fill > cap.
-__device__ void collect(const RowKeys& rk, int qb, int qe, std::uint32_t lo, std::uint32_t* ck,
-                        std::int32_t* cp, int* fill, int cap) {
-  const int tid = threadIdx.x, lane = tid % 32;
-  for (int q0 = qb; q0 < qe; q0 += kThreads * kUnroll) {
-    std::uint32_t key[kUnroll][4];
-    const unsigned take = load_step(rk, q0, qe, lo, key);
-    const int mine = __popc(take);
-    if (!__any_sync(kFull, mine != 0)) continue;
-    int base = warp_reserve(mine, fill, lane);
+// v6's chunk pass compares the logits as floats against the float whose key is lo: keys >= lo are
+// exactly the logits >= it. For lo = 0 (T is NaN's key) it keeps every logit but NaN; leaving out
+// NaNs, the smallest keys, changes no selection: with k or more other keys the k-th largest and all
+// keys at or above it are kept, and with fewer the list is short, so the row takes the exact path.
+__device__ __forceinline__ float key_floor(std::uint32_t lo) {
+  if (lo == 0) return -INFINITY;
+  return __uint_as_float((lo & 0x80000000u) ? (lo & 0x7fffffffu) : ~lo);
+}
+
+// This thread's kUnroll quads from q0 as logits; NaN past qe and outside the row.
+__device__ __forceinline__ void load_step_f(const RowKeys& rk, int q0, int qe,
+                                            float (&x)[kUnroll][4]) {
+#pragma unroll
+  for (int u = 0; u < kUnroll; ++u) {
+    const int q = q0 + u * kThreads + static_cast<int>(threadIdx.x);
+    if (q < qe)
+      rk.load_f(q, x[u]);
+    else
+      x[u][0] = x[u][1] = x[u][2] = x[u][3] = NAN;
+  }
+}
+
+// v6's walk over quads [qb, qe): each step's compare (one float compare a key), then the next
+// step's loads, then append(q0, take) with the step's kept keys (bit 4u + e), which re-reads them
+// by position (from L1 or L2) and takes their keys. v5's steps loaded, made keys of all 16 logits,
+// and appended in turn, and every warp of the block did so in step with the others (they leave the
+// sample's barrier together), so HBM idled while they appended (H100, decode: 1.9 TB/s over the
+// chunk pass; NOTES.md, topk v6). Every thread runs the same number of steps (append may hold warp
+// collectives).
+template <class Append>
+__device__ void filter_steps(const RowKeys& rk, int qb, int qe, std::uint32_t lo, Append append) {
+  constexpr int kStep = kThreads * kUnroll;
+  const float tf = key_floor(lo);
+  float x[kUnroll][4];
+  if (qb < qe) load_step_f(rk, qb, qe, x);
+  for (int q0 = qb; q0 < qe; q0 += kStep) {
+    unsigned take = 0;
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u)
 #pragma unroll
       for (int e = 0; e < 4; ++e)
-        if (take >> (4 * u + e) & 1u) {
-          if (base < cap) {
-            ck[base] = key[u][e];
-            cp[base] = 4 * (q0 + u * kThreads + tid) - rk.off + e;
+        if (x[u][e] >= tf) take |= 1u << (4 * u + e);
+    if (q0 + kStep < qe) load_step_f(rk, q0 + kStep, qe, x);
+    append(q0, take);
+  }
+}
+
+// The key and position of the lowest bit of a step's `take` (filter_steps), which it clears.
+__device__ __forceinline__ std::uint32_t next_kept(const RowKeys& rk, int q0, unsigned& take,
+                                                   std::int32_t& p) {
+  const int b = __ffs(take) - 1;
+  take &= take - 1;
+  p = 4 * (q0 + (b >> 2) * kThreads + static_cast<int>(threadIdx.x)) - rk.off + (b & 3);
+  return order_key(__ldg(rk.row + p));
+}
+
+// Appends (key, position) of every key >= lo in quads [qb, qe) of the row to its candidate list,
+// in no particular order (one atomic on `fill` per warp and step). Writes past `cap` are dropped,
+// but `fill` counts them: an overflow shows as fill > cap.
+template <int kVer = 4>
+__device__ void collect(const RowKeys& rk, int qb, int qe, std::uint32_t lo, std::uint32_t* ck,
+                        std::int32_t* cp, int* fill, int cap) {
+  const int tid = threadIdx.x, lane = tid % 32;
+  if constexpr (kVer >= 6) {
+    filter_steps(rk, qb, qe, lo, [&](int q0, unsigned take) {
+      const int mine = __popc(take);
+      if (!__any_sync(kFull, mine != 0)) return;
+      int base = warp_reserve(mine, fill, lane);
+      while (take) {
+        std::int32_t p;
+        const std::uint32_t key = next_kept(rk, q0, take, p);
+        if (base < cap) ck[base] = key, cp[base] = p;
+        ++base;
+      }
+    });
+  } else {
+    for (int q0 = qb; q0 < qe; q0 += kThreads * kUnroll) {
+      std::uint32_t key[kUnroll][4];
+      const unsigned take = load_step(rk, q0, qe, lo, key);
+      const int mine = __popc(take);
+      if (!__any_sync(kFull, mine != 0)) continue;
+      int base = warp_reserve(mine, fill, lane);
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          if (take >> (4 * u + e) & 1u) {
+            if (base < cap) {
+              ck[base] = key[u][e];
+              cp[base] = 4 * (q0 + u * kThreads + tid) - rk.off + e;
+            }
+            ++base;
           }
-          ++base;
-        }
+    }
   }
 }
 
@@ -624,33 +840,56 @@ __device__ void collect(const RowKeys& rk, int qb, int qe, std::uint32_t lo, std
 // row's list directly (per warp, as collect()). Then one atomic on `fill` reserves the block's
 // slots in the row's list and the block copies its local list there. Keeps the grid's global
 // atomics off each step's path (v3 took one per warp and step; H100 decode: NOTES.md, topk v4).
+template <int kVer = 4>
 __device__ void collect_local(const RowKeys& rk, int qb, int qe, std::uint32_t lo,
                               std::uint32_t* lk, int lcap, std::uint32_t* ck, std::int32_t* cp,
                               int* fill, int cap, Shared& sh) {
   const int tid = threadIdx.x, lane = tid % 32;
-  for (int q0 = qb; q0 < qe; q0 += kThreads * kUnroll) {
-    std::uint32_t key[kUnroll][4];
-    const unsigned take = load_step(rk, q0, qe, lo, key);
-    const int mine = __popc(take);
-    if (!__any_sync(kFull, mine != 0)) continue;
-    int base = warp_reserve(mine, &sh.ncand, lane);
-    const int spill = max(0, min(mine, base + mine - lcap));  // this lane's entries past lcap
-    int gbase = 0;
-    if (__any_sync(kFull, spill != 0)) gbase = warp_reserve(spill, fill, lane);
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u)
-#pragma unroll
-      for (int e = 0; e < 4; ++e)
-        if (take >> (4 * u + e) & 1u) {
-          const std::int32_t p = 4 * (q0 + u * kThreads + tid) - rk.off + e;
-          if (base < lcap) {
-            lk[base] = key[u][e], lk[lcap + base] = static_cast<std::uint32_t>(p);
-          } else {
-            if (gbase < cap) ck[gbase] = key[u][e], cp[gbase] = p;
-            ++gbase;
-          }
-          ++base;
+  if constexpr (kVer >= 6) {
+    filter_steps(rk, qb, qe, lo, [&](int q0, unsigned take) {
+      const int mine = __popc(take);
+      if (!__any_sync(kFull, mine != 0)) return;
+      int base = warp_reserve(mine, &sh.ncand, lane);
+      const int spill = max(0, min(mine, base + mine - lcap));  // this lane's entries past lcap
+      int gbase = 0;
+      if (__any_sync(kFull, spill != 0)) gbase = warp_reserve(spill, fill, lane);
+      while (take) {
+        std::int32_t p;
+        const std::uint32_t key = next_kept(rk, q0, take, p);
+        if (base < lcap) {
+          lk[base] = key, lk[lcap + base] = static_cast<std::uint32_t>(p);
+        } else {
+          if (gbase < cap) ck[gbase] = key, cp[gbase] = p;
+          ++gbase;
         }
+        ++base;
+      }
+    });
+  } else {
+    for (int q0 = qb; q0 < qe; q0 += kThreads * kUnroll) {
+      std::uint32_t key[kUnroll][4];
+      const unsigned take = load_step(rk, q0, qe, lo, key);
+      const int mine = __popc(take);
+      if (!__any_sync(kFull, mine != 0)) continue;
+      int base = warp_reserve(mine, &sh.ncand, lane);
+      const int spill = max(0, min(mine, base + mine - lcap));  // this lane's entries past lcap
+      int gbase = 0;
+      if (__any_sync(kFull, spill != 0)) gbase = warp_reserve(spill, fill, lane);
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          if (take >> (4 * u + e) & 1u) {
+            const std::int32_t p = 4 * (q0 + u * kThreads + tid) - rk.off + e;
+            if (base < lcap) {
+              lk[base] = key[u][e], lk[lcap + base] = static_cast<std::uint32_t>(p);
+            } else {
+              if (gbase < cap) ck[gbase] = key[u][e], cp[gbase] = p;
+              ++gbase;
+            }
+            ++base;
+          }
+    }
   }
   __syncthreads();
   const int m = min(sh.ncand, lcap);
@@ -806,18 +1045,6 @@ __device__ void key_range(const Src& src, std::uint32_t& lo, std::uint32_t& hi, 
   lo = sh.lo, hi = sh.hi;
 }
 
-// COSTCURVE_TOPK_PHASES's clock: thread 0 of the block writes the global timer (ns) into ph[i];
-// nothing when ph is null (the kernels timed for real).
-__device__ __forceinline__ unsigned long long global_ns() {
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
-
-__device__ __forceinline__ void stamp(unsigned long long* ph, int i) {
-  if (ph && threadIdx.x == 0) ph[i] = global_ns();
-}
-
 // Finishes a row of n from its c candidates (k <= c; every key of the row >= T among them): the
 // exact select over the candidates, then the ordered output. `smem` as for exact_row (kMaxBins +
 // stash_cap words); the bitmaps take its front, which must not overlap shared-memory candidates
@@ -871,7 +1098,7 @@ __device__ bool sampled_row(const RowKeys& rk, int rank, int cap, int k, std::in
       rk, rank, reinterpret_cast<int*>(smem), smem + kMaxBins, sh, 0, kVer >= 4 ? rk.quads() : 0);
   std::uint32_t* ck = smem + kMaxBins + stash_cap - 2 * cap;
   std::int32_t* cp = reinterpret_cast<std::int32_t*>(ck + cap);
-  collect(rk, 0, rk.quads(), t, ck, cp, &sh.ncand, cap);
+  collect<kVer>(rk, 0, rk.quads(), t, ck, cp, &sh.ncand, cap);
   __syncthreads();
   const int c = sh.ncand;  // exact_row rewrites it after its first barrier
   if (c < k || c > cap) return false;
@@ -992,12 +1219,12 @@ __global__ void __launch_bounds__(kThreads, 2)
     if (!after) rk.prefetch(qb, qe);
     const std::uint32_t t =
         sample_threshold<kVer>(rk, rank, reinterpret_cast<int*>(smem_dyn), smem_dyn + kMaxBins, sh,
-                               after ? qb : 0, after ? qe : 0, bulk);
+                               after ? qb : 0, after ? qe : 0, bulk, ph);
     stamp(ph, 1);  // after sample_threshold's last barrier
     // v4: the sample's shared memory is free, and the block's list takes all of it.
     if constexpr (kVer >= 4) {
       const int lcap = (kMaxBins + stash_cap) / 8 * 4;
-      collect_local(rk, qb, qe, t, smem_dyn, lcap, ck, cp, fill + row, list_cap, sh);
+      collect_local<kVer>(rk, qb, qe, t, smem_dyn, lcap, ck, cp, fill + row, list_cap, sh);
     } else {
       collect(rk, qb, qe, t, ck, cp, fill + row, list_cap);
     }
@@ -1051,18 +1278,24 @@ std::size_t align16(std::size_t bytes) {
 // Which version runs: 5 by default (v4 with the radix passes' bins and the output's bitmap words
 // read as 16-byte vectors and the output staged in shared memory for coalesced stores; an H100 took
 // 5.8% off decode B=32 at 128K, NOTES.md, topk v5); COSTCURVE_TOPK_V4=1 for v4 and
-// COSTCURVE_TOPK_V3=1 for v3.2's per-warp global appends, for A/B.
+// COSTCURVE_TOPK_V3=1 for v3.2's per-warp global appends, for A/B; COSTCURVE_TOPK_V6=1 for v6 (the
+// chunk pass's float compares and early loads, one warp for the last radix bits; not yet run on a
+// GPU, so opt-in).
 int topk_version() {
-  return env_flag("COSTCURVE_TOPK_V3") ? 3 : env_flag("COSTCURVE_TOPK_V4") ? 4 : 5;
+  if (env_flag("COSTCURVE_TOPK_V3")) return 3;
+  if (env_flag("COSTCURVE_TOPK_V4")) return 4;
+  return env_flag("COSTCURVE_TOPK_V6") ? 6 : 5;
 }
 
-// Calls f(integral_constant<int, v>) for version v (3, 4 or 5): one kernel instantiation each.
+// Calls f(integral_constant<int, v>) for version v (3 to 6): one kernel instantiation each.
 template <class F>
 void with_version(int v, F f) {
   if (v == 3)
     f(std::integral_constant<int, 3>{});
   else if (v == 5)
     f(std::integral_constant<int, 5>{});
+  else if (v == 6)
+    f(std::integral_constant<int, 6>{});
   else
     f(std::integral_constant<int, 4>{});
 }
@@ -1094,6 +1327,10 @@ public:
       first = std::min(first, t[0]);
       end = std::max({end, t[2], t[3]});
       if (t[1]) l[kSample].push_back(span(t[0], t[1]));
+      if (t[1] && t[7]) {  // the sample's load (thread 0's) and its selection
+        l[kLoad].push_back(span(t[0], t[7]));
+        l[kSelect].push_back(span(t[7], t[1]));
+      }
       if (t[1] && t[2]) l[kChunk].push_back(span(t[1], t[2]));
       if (t[3]) l[kFinish].push_back(span(t[2], t[3]));
       if (t[3] && t[4] && t[5] && t[6]) {  // a finish from shared memory
@@ -1111,7 +1348,20 @@ public:
 
 private:
   static constexpr std::size_t kSlots = 8;
-  enum { kSpan, kStart, kSample, kChunk, kFinish, kCopy, kRange, kPasses, kEmit, kKinds };
+  enum {
+    kSpan,
+    kStart,
+    kSample,
+    kLoad,
+    kSelect,
+    kChunk,
+    kFinish,
+    kCopy,
+    kRange,
+    kPasses,
+    kEmit,
+    kKinds
+  };
   using Lists = std::vector<double>[kKinds];
   static double median(std::vector<double> v) {
     if (v.empty()) return 0;
@@ -1129,11 +1379,12 @@ private:
     for (auto& [shape, p] : table())
       std::fprintf(stderr,
                    "topk phases (%s; %zu calls, medians in us): kernel %.2f, block start %.2f, "
-                   "sample %.2f, chunk %.2f, finish %.2f (list copy %.2f, key range %.2f, "
-                   "radix passes %.2f, output %.2f)\n",
+                   "sample %.2f (load %.2f, select %.2f), chunk %.2f, finish %.2f (list copy "
+                   "%.2f, key range %.2f, radix passes %.2f, output %.2f)\n",
                    shape.c_str(), p[kSpan].size(), median(p[kSpan]), median(p[kStart]),
-                   median(p[kSample]), median(p[kChunk]), median(p[kFinish]), median(p[kCopy]),
-                   median(p[kRange]), median(p[kPasses]), median(p[kEmit]));
+                   median(p[kSample]), median(p[kLoad]), median(p[kSelect]), median(p[kChunk]),
+                   median(p[kFinish]), median(p[kCopy]), median(p[kRange]), median(p[kPasses]),
+                   median(p[kEmit]));
   }
   std::size_t n_;
   cudaStream_t stream_;
@@ -1211,9 +1462,11 @@ void topk(Context& ctx, const TopkArgs& a) {
       std::max({static_smem(reinterpret_cast<const void*>(topk_kernel<3>)),
                 static_smem(reinterpret_cast<const void*>(topk_kernel<4>)),
                 static_smem(reinterpret_cast<const void*>(topk_kernel<5>)),
+                static_smem(reinterpret_cast<const void*>(topk_kernel<6>)),
                 static_smem(reinterpret_cast<const void*>(wide_topk<false, 3>)),
                 static_smem(reinterpret_cast<const void*>(wide_topk<false, 4>)),
-                static_smem(reinterpret_cast<const void*>(wide_topk<false, 5>))});
+                static_smem(reinterpret_cast<const void*>(wide_topk<false, 5>)),
+                static_smem(reinterpret_cast<const void*>(wide_topk<false, 6>))});
   const cudaDeviceProp& pr = ctx.prop();
   const long long budget =
       std::min<long long>(static_cast<long long>(pr.sharedMemPerBlockOptin),
