@@ -395,20 +395,24 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   // decode B=32 at 16K took 550 µs by TMA against 726 µs by the producer's cp.async, in one
   // process at the same clocks). COSTCURVE_MQA_TMA=0 keeps cp.async for every tile; =1 requires
   // TMA, an error where it cannot apply, so that an A/B never times the other path under its name.
+  // The CUDA Programming Guide's table of TMA swizzle modes asks 128-byte alignment of the global
+  // address (the driver checks 16); cudaMalloc's 256 always holds, a pointer into a larger
+  // allocation may not, and takes cp.async.
+  const bool kv128 = reinterpret_cast<std::uintptr_t>(kv) % 128 == 0;
   const char* tma_env = std::getenv("COSTCURVE_MQA_TMA");
   const bool tma_required = tma_env && std::string_view(tma_env) == "1";
-  const bool tma_applies = !fp8 && seesaw && !early && !idx && p.diag == 0;
+  const bool tma_applies = !fp8 && seesaw && !early && !idx && p.diag == 0 && kv128;
   only_where(!tma_required || tma_applies, "COSTCURVE_MQA_TMA=1",
-             "dense attention over a bf16 cache on the seesaw kernel (not with "
+             "dense attention over a 128-byte aligned bf16 cache on the seesaw kernel (not with "
              "COSTCURVE_MQA_SEESAW_EARLY or COSTCURVE_MQA_DIAG)");
   const bool tma = tma_applies && env_default_on("COSTCURVE_MQA_TMA");
   // COSTCURVE_MQA_TMA_ROWS=1 (opt-in, not yet run on a GPU: NOTES.md attention v5.8): gathered rows
   // by TMA, one-row boxes, with the list entries read ahead (v5.7); sparse over a bf16 cache on the
   // seesaw kernel only, an error elsewhere.
   const bool rows_tma = env_flag("COSTCURVE_MQA_TMA_ROWS");
-  only_where(!rows_tma || (!fp8 && seesaw && !early && idx && p.diag == 0),
+  only_where(!rows_tma || (!fp8 && seesaw && !early && idx && p.diag == 0 && kv128),
              "COSTCURVE_MQA_TMA_ROWS=1",
-             "sparse attention over a bf16 cache on the seesaw kernel (not with "
+             "sparse attention over a 128-byte aligned bf16 cache on the seesaw kernel (not with "
              "COSTCURVE_MQA_SEESAW_EARLY or COSTCURVE_MQA_DIAG)");
   if (tma || rows_tma) {
     const auto enc = sm90::tensor_map_encoder();
