@@ -359,7 +359,7 @@ bool run_wgmma(Context& ctx, const IndexerArgs& a, const Config& cfg) {
   const int smem = cfg.mb == 2 ? Layout<2, 4>::kSmem : Layout<4, 2>::kSmem;
   if (ctx.prop().major != 9 || ctx.prop().sharedMemPerBlockOptin < static_cast<size_t>(smem))
     return false;
-  if (!aligned16(a.q) || !aligned16(a.k) || !aligned16(a.w)) return false;
+  if (!sm90::swizzle_aligned(a.q) || !sm90::swizzle_aligned(a.k) || !aligned16(a.w)) return false;
   const long long rows = bt.batch() * bt.s_q;
   if (bt.batch() < 1 || rows * kHeads + 2 * kHeads > INT_MAX || bt.capacity > INT_MAX - (1 << 16))
     return false;

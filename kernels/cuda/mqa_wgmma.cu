@@ -395,10 +395,7 @@ void mqa_wgmma(Context& ctx, const MqaShape& s, const void* q, const void* kv,
   // decode B=32 at 16K took 550 µs by TMA against 726 µs by the producer's cp.async, in one
   // process at the same clocks). COSTCURVE_MQA_TMA=0 keeps cp.async for every tile; =1 requires
   // TMA, an error where it cannot apply, so that an A/B never times the other path under its name.
-  // The CUDA Programming Guide's table of TMA swizzle modes asks 128-byte alignment of the global
-  // address (the driver checks 16); cudaMalloc's 256 always holds, a pointer into a larger
-  // allocation may not, and takes cp.async.
-  const bool kv128 = reinterpret_cast<std::uintptr_t>(kv) % 128 == 0;
+  const bool kv128 = sm90::swizzle_aligned(kv);  // else cp.async
   const char* tma_env = std::getenv("COSTCURVE_MQA_TMA");
   const bool tma_required = tma_env && std::string_view(tma_env) == "1";
   const bool tma_applies = !fp8 && seesaw && !early && !idx && p.diag == 0 && kv128;

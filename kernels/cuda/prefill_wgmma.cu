@@ -390,10 +390,6 @@ __global__ void __launch_bounds__(kThreads, 1)
 #endif
 }
 
-bool aligned16(const void* ptr) {
-  return reinterpret_cast<std::uintptr_t>(ptr) % 16 == 0;
-}
-
 // A bf16 tensor map over rows of `dim` elements, `heads` rows per token, boxes of
 // [kKeys rows][64 elements] in the 128-byte swizzle. dims_rest: the outer extents (tokens, then
 // sequences if any).
@@ -423,7 +419,8 @@ bool prefill_wgmma(Context& ctx, const DensePrefillArgs& a) {
   if (s.dtype != DType::bf16 || s.d_qk != kDqk || s.d_v != kDv) return false;
   if (ctx.prop().major != 9 || ctx.prop().sharedMemPerBlockOptin < static_cast<size_t>(kSmem))
     return false;
-  if (!aligned16(a.q) || !aligned16(a.k) || !aligned16(a.v)) return false;
+  if (!sm90::swizzle_aligned(a.q) || !sm90::swizzle_aligned(a.k) || !sm90::swizzle_aligned(a.v))
+    return false;
   const long long rows = bt.batch() * bt.s_q;
   if (rows + kRows > INT_MAX || bt.capacity + kKeys > INT_MAX || bt.batch() * s.heads > 65535 ||
       rows * s.heads > (1LL << 40))

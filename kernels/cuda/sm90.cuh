@@ -17,6 +17,12 @@ namespace costcurve::cuda::sm90 {
 bool has_sm90a(Context& ctx);
 // The driver's cuTensorMapEncodeTiled, or null where the driver lacks it. Looked up once.
 PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder();
+// Whether a tensor may sit behind a tensor map with a swizzle: the CUDA Programming Guide's table
+// of TMA swizzle modes asks 128-byte alignment of the global address, where the driver checks 16.
+// cudaMalloc's 256 always holds; a pointer into a larger allocation may not.
+inline bool swizzle_aligned(const void* ptr) {
+  return reinterpret_cast<std::uintptr_t>(ptr) % 128 == 0;
+}
 
 // Descriptor of an operand in shared memory laid out with the 128-byte swizzle: rows of 128 bytes,
 // 8-row groups 1024 bytes apart (SBO). K-major operands leave LBO unused (16 bytes, encoded 1);
