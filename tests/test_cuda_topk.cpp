@@ -14,6 +14,8 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <stdexcept>
+#include <string>
 
 #include "kernels/reference/reference.hpp"
 #include "tests/test_util.hpp"
@@ -29,18 +31,15 @@ constexpr std::int32_t kPoison = std::numeric_limits<std::int32_t>::min();
 #define CUDA_TOPK_OR_SKIP(var) COSTCURVE_BACKEND_WITH_OP_OR_SKIP(var, "cuda", Op::topk)
 
 // Each test draws its inputs from g, freshly seeded; a failure names the seed
-// (COSTCURVE_SEED reproduces it). Each runs with the default kernels, with the bulk prefetch
-// (COSTCURVE_TOPK_BULK_PREFETCH=1), with v3.2's appends (COSTCURVE_TOPK_V3=1), with v4, before
-// v5's vector reads and staged output (COSTCURVE_TOPK_V4=1), and with v6's float compares in the
-// chunk pass and one warp for the last radix bits (COSTCURVE_TOPK_V6=1).
-enum class Variant { standard, bulk_prefetch, v3, v4, v6 };
+// (COSTCURVE_SEED reproduces it). Each runs with the default kernels (v5), with the bulk prefetch
+// (COSTCURVE_TOPK_BULK_PREFETCH=1), and with v6's float compares in the chunk pass and one warp for
+// the last radix bits (COSTCURVE_TOPK_V6=1).
+enum class Variant { standard, bulk_prefetch, v6 };
 
 class CudaTopk : public ::testing::TestWithParam<Variant> {
 protected:
   const test::ScopedEnv bulk_{"COSTCURVE_TOPK_BULK_PREFETCH",
                               GetParam() == Variant::bulk_prefetch ? "1" : "0"};
-  const test::ScopedEnv v3_{"COSTCURVE_TOPK_V3", GetParam() == Variant::v3 ? "1" : "0"};
-  const test::ScopedEnv v4_{"COSTCURVE_TOPK_V4", GetParam() == Variant::v4 ? "1" : "0"};
   const test::ScopedEnv v6_{"COSTCURVE_TOPK_V6", GetParam() == Variant::v6 ? "1" : "0"};
   const std::uint64_t seed_ = test::fresh_seed();
   ::testing::ScopedTrace trace_{__FILE__, __LINE__, "seed " + std::to_string(seed_)};
@@ -399,14 +398,29 @@ TEST_P(CudaTopk, DecodeShapedBatch) {
   expect_reference(*be, odd, 2048, logits(odd, quantised));
 }
 
+// The switches to v3.2 and v4 went with their code (2026-12-08): set, they are an error, so that
+// an A/B never times v5 under their names.
+TEST(CudaTopkVersions, RemovedSwitchesAreErrors) {
+  CUDA_TOPK_OR_SKIP(be);
+  const Batch b = batch(1, {40000}, 40000);
+  const std::vector<float> x(40000, 1.0f);
+  for (const char* gone : {"COSTCURVE_TOPK_V3", "COSTCURVE_TOPK_V4"}) {
+    const test::ScopedEnv env(gone, "1");
+    try {
+      run_topk(*be, b, 2048, x);
+      ADD_FAILURE() << gone << "=1 ran";
+    } catch (const std::exception& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string(gone) + " is gone"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Cuda, CudaTopk,
-                         ::testing::Values(Variant::standard, Variant::bulk_prefetch, Variant::v3,
-                                           Variant::v4, Variant::v6),
+                         ::testing::Values(Variant::standard, Variant::bulk_prefetch, Variant::v6),
                          [](const ::testing::TestParamInfo<Variant>& i) {
                            switch (i.param) {
                              case Variant::bulk_prefetch: return "bulk_prefetch";
-                             case Variant::v3: return "v3";
-                             case Variant::v4: return "v4";
                              case Variant::v6: return "v6";
                              default: return "default_prefetch";
                            }

@@ -63,7 +63,7 @@ floor=0
 stages=cudatest
 # TESTS_RESERVE (default 230): what the tests leave for the probes and sweeps; 0 in a short call.
 step tests "${TESTS_RESERVE:-230}" TEST_SHARDS=8 \
-  TEST_FILTER='Cuda/CudaMqaTest.*:CudaMqaDiag.*:CudaMqaTma.*:Cuda/CudaPrefillTest.*:Cuda/CudaTopk.*/default_prefetch:Cuda/CudaTopk.*/v6'
+  TEST_FILTER='Cuda/CudaMqaTest.*:CudaMqaDiag.*:CudaMqaTma.*:Cuda/CudaPrefillTest.*:Cuda/CudaTopk.*/default_prefetch:Cuda/CudaTopk.*/v6:CudaTopkVersions.*'
 # Attention v5.6 and v5.7 against the kernel they replace (NOTES.md), each shape timed cold by
 # costcurve_probe in one process: dense decode by TMA (the default) against cp.async (the kernel as
 # it ran in h100-v10/v11), then, with cp.async, the list entries read ahead; sparse decode and

@@ -1,4 +1,4 @@
-// Top-k (kernels/cuda/NOTES.md, topk v4): long rows read once through a sampled threshold.
+// Top-k (kernels/cuda/NOTES.md, topk v5 and v6): long rows read once through a sampled threshold.
 //
 // Top-k by radix select: no sort. Logits map to order-preserving 32-bit keys; histogram passes over
 // digits of the key (11, 11 and 10 bits) pin the k-th largest key t and how many keys equal to t to
@@ -32,15 +32,15 @@
 // idle, each block reading its 512 KB row alone). Two counters per row, which each row's last block
 // leaves at zero (a memset clears them only in fresh scratch); one kernel: each row is split in
 // chunks, one block per chunk; every block computes the row's T, gathers its chunk's candidates in
-// shared memory (v4 and v5; v3.2, COSTCURVE_TOPK_V3=1, appended them to the global list with one
-// atomic per warp and step), reserves their room in the row's global list with one atomic and
+// shared memory (v3.2 appended them to the global list with one atomic per warp and step, 12–15%
+// slower at B=32), reserves their room in the row's global list with one atomic and
 // copies them there, then takes a ticket; the row's last block finishes the row from the list
 // (copied into shared memory when it fits, read from L2 otherwise) or runs the exact path alone
 // when the list is short or overflowed. Scratch (Context slot 2, grown once): per row, a list of
 // max(n / 4, 5k) candidates (n of the longest row; 16 MB for 64 rows of 128K).
 //
-// Each block asks L2 for the first two steps of its range right after issuing the sample's loads
-// (v3.2: before them), so that HBM streams while the sample is selected; with
+// Each block asks L2 for the first two steps of its range right after issuing the sample's loads,
+// so that HBM streams while the sample is selected; with
 // COSTCURVE_TOPK_BULK_PREFETCH=1 (within ±2.5% on an H100), for its whole range in a few bulk
 // requests.
 #include <algorithm>
@@ -314,15 +314,15 @@ __device__ __forceinline__ int warp_sum(int v) {
 // counted keys (scanning digits from the top; `remaining` must not exceed their number), narrows
 // prefix/mask to it and leaves in `remaining` its rank among the keys of that digit; `count` = how
 // many keys the digit holds. Ends with a barrier after its last read of `hist` (16-byte aligned).
-// kVer >= 5 reads each thread's four bins as one 16-byte vector: read one by one, the lanes of a
-// warp (four bins apart) met four to a bank (H100 profile: NOTES.md, topk v5).
-template <int kVer = 4>
+// Each thread reads its four bins as one 16-byte vector: read one by one, the lanes of a warp (four
+// bins apart) met four to a bank (H100 profile: NOTES.md, topk v5).
+template <int kVer>
 __device__ void select_digit(const int* hist, int shift, int bits, std::uint32_t& prefix,
                              std::uint32_t& mask, int& remaining, int& count, Shared& sh) {
   constexpr int kPer = kMaxBins / kThreads;
   const int tid = threadIdx.x, nb = 1 << bits;
   int local[kPer], sum = 0;
-  if (kVer >= 5 && nb >= kPer) {  // the thread's bins [nb - 4 - 4 tid, nb - 1 - 4 tid], or none
+  if (nb >= kPer) {  // the thread's bins [nb - 4 - 4 tid, nb - 1 - 4 tid], or none
     static_assert(kPer == 4, "one int4 of bins a thread");
     const int lo = nb - kPer * (tid + 1);
     const int4 v = lo >= 0 ? *reinterpret_cast<const int4*>(hist + lo) : make_int4(0, 0, 0, 0);
@@ -441,7 +441,7 @@ __device__ void warp_tail(const Src& src, int top, std::uint32_t& prefix, std::u
 // `remaining` (1 = the largest) and `remaining` its rank among the keys equal to it. It starts by
 // clearing `hist` (earlier reads of it must be behind a barrier); its last barrier follows its
 // last read of `hist` and of src.
-template <int kVer = 4, bool kTail = true, class Src>
+template <int kVer, bool kTail = true, class Src>
 __device__ void select_passes(const Src& src, int top, std::uint32_t& prefix, std::uint32_t& mask,
                               int& remaining, int& count, int* hist, Shared& sh) {
   while (top > 0) {
@@ -547,7 +547,7 @@ __device__ void pad_short_row(int n, int k, std::int32_t* out) {
 // a sector a lane (H100 profile: 83K of the kernel's 96K excess global sectors; NOTES.md, topk v5).
 // The stage starts at out's offset within 16 bytes past a 16-byte aligned base, so that stage[j]
 // and out[j] line up and store_staged() can copy with 16-byte accesses: it needs skew + k words.
-// Where they do not fit (large k), the outputs go straight to global memory as in v4. The callers
+// Where they do not fit (large k), the outputs go straight to global memory. The callers
 // branch rather than select between the stage and `out`, so that the compiler knows the stage is
 // shared memory: its 32-bit addresses keep the output loops within 64 registers (a generic
 // pointer spilled; nvcc 13.0).
@@ -576,7 +576,7 @@ __device__ void store_staged(const std::int32_t* stage, std::int32_t* out, int k
 // stash of stash_cap keys. A row that fits in the stash is read once into it; a longer one is read
 // by pass 1, pass 2 (which compacts pass 1's bucket into the stash when it fits, so that pass 3
 // reads only those keys) and the output pass, plus pass 3 when the bucket does not fit.
-template <int kVer = 4>
+template <int kVer>
 __device__ void exact_row(const RowKeys& rk, int k, std::int32_t* out, std::uint32_t* smem,
                           int stash_cap, Shared& sh) {
   int* hist = reinterpret_cast<int*>(smem);
@@ -596,17 +596,15 @@ __device__ void exact_row(const RowKeys& rk, int k, std::int32_t* out, std::uint
   if (fits) {  // the row's keys are in shared memory
     const SmemKeys sk{stash, rk.n, rk.off};
     select_passes<kVer>(sk, 21, prefix, mask, remaining, count, hist, sh);
-    if constexpr (kVer >= 5) {
-      // emit() reads the keys (4 nq words of the stash) only: the histogram, free after the
-      // passes, or else the stash past the keys can stage.
-      std::uint32_t* room = smem;
-      long long words = kMaxBins;
-      if (!stage_fits(out, k, words)) room = stash + 4 * nq, words = stash_cap - 4LL * nq;
-      if (stage_fits(out, k, words)) {
-        std::int32_t* stage = reinterpret_cast<std::int32_t*>(room) + out_skew(out);
-        emit(sk, prefix, remaining, k, stage, sh);
-        return store_staged(stage, out, k);
-      }
+    // emit() reads the keys (4 nq words of the stash) only: the histogram, free after the passes,
+    // or else the stash past the keys can stage.
+    std::uint32_t* room = smem;
+    long long words = kMaxBins;
+    if (!stage_fits(out, k, words)) room = stash + 4 * nq, words = stash_cap - 4LL * nq;
+    if (stage_fits(out, k, words)) {
+      std::int32_t* stage = reinterpret_cast<std::int32_t*>(room) + out_skew(out);
+      emit(sk, prefix, remaining, k, stage, sh);
+      return store_staged(stage, out, k);
     }
     return emit(sk, prefix, remaining, k, out, sh);
   }
@@ -624,12 +622,11 @@ __device__ void exact_row(const RowKeys& rk, int k, std::int32_t* out, std::uint
     select_passes<kVer>(SmemKeys{stash, sh.ncand, 0}, 10, prefix, mask, remaining, count, hist, sh);
   else
     select_passes<kVer>(rk, 10, prefix, mask, remaining, count, hist, sh);
-  if constexpr (kVer >= 5) {  // emit() reads the row from global memory: all of smem can stage
-    if (stage_fits(out, k, kMaxBins + static_cast<long long>(stash_cap))) {
-      std::int32_t* stage = reinterpret_cast<std::int32_t*>(smem) + out_skew(out);
-      emit(rk, prefix, remaining, k, stage, sh);
-      return store_staged(stage, out, k);
-    }
+  // emit() reads the row from global memory: all of smem can stage.
+  if (stage_fits(out, k, kMaxBins + static_cast<long long>(stash_cap))) {
+    std::int32_t* stage = reinterpret_cast<std::int32_t*>(smem) + out_skew(out);
+    emit(rk, prefix, remaining, k, stage, sh);
+    return store_staged(stage, out, k);
   }
   emit(rk, prefix, remaining, k, out, sh);
 }
@@ -797,7 +794,7 @@ __device__ __forceinline__ std::uint32_t next_kept(const RowKeys& rk, int q0, un
 // Appends (key, position) of every key >= lo in quads [qb, qe) of the row to its candidate list,
 // in no particular order (one atomic on `fill` per warp and step). Writes past `cap` are dropped,
 // but `fill` counts them: an overflow shows as fill > cap.
-template <int kVer = 4>
+template <int kVer>
 __device__ void collect(const RowKeys& rk, int qb, int qe, std::uint32_t lo, std::uint32_t* ck,
                         std::int32_t* cp, int* fill, int cap) {
   const int tid = threadIdx.x, lane = tid % 32;
@@ -840,7 +837,7 @@ __device__ void collect(const RowKeys& rk, int qb, int qe, std::uint32_t lo, std
 // row's list directly (per warp, as collect()). Then one atomic on `fill` reserves the block's
 // slots in the row's list and the block copies its local list there. Keeps the grid's global
 // atomics off each step's path (v3 took one per warp and step; H100 decode: NOTES.md, topk v4).
-template <int kVer = 4>
+template <int kVer>
 __device__ void collect_local(const RowKeys& rk, int qb, int qe, std::uint32_t lo,
                               std::uint32_t* lk, int lcap, std::uint32_t* ck, std::int32_t* cp,
                               int* fill, int cap, Shared& sh) {
@@ -908,10 +905,10 @@ __device__ __forceinline__ T list_load(const T* p) {
     return *p;
 }
 
-// emit_candidates' ordered output in v5 (words a multiple of four, so that both bitmaps are 16-byte
-// aligned): each thread takes a multiple of four words and reads them as 16-byte vectors, where
-// v4's runs of consecutive words a thread put eight lanes on a bank (H100 profile: NOTES.md, topk
-// v5). A function of its own while v4's loop stays selectable for A/B (COSTCURVE_TOPK_V4=1).
+// emit_candidates' ordered output when the words are a multiple of four (so that both bitmaps are
+// 16-byte aligned): each thread takes a multiple of four words and reads them as 16-byte vectors,
+// where runs of consecutive words a thread put eight lanes on a bank (H100 profile: NOTES.md, topk
+// v5).
 __device__ void emit_runs_vec(const std::uint32_t* gt, const std::uint32_t* eq, int words, int need,
                               std::int32_t* out, Shared& sh) {
   const int tid = threadIdx.x, per = (words + 4 * kThreads - 1) / (4 * kThreads) * 4;
@@ -934,7 +931,7 @@ __device__ void emit_runs_vec(const std::uint32_t* gt, const std::uint32_t* eq, 
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       std::uint32_t g = gs[j], e = eq_before < need ? es[j] : 0u;  // ties past `need`: not taken
-      while (g | e) {  // as v4's loop in emit_candidates
+      while (g | e) {                                              // as the loop in emit_candidates
         const int b = __ffs(g | e) - 1;
         const std::uint32_t bit = 1u << b;
         if (g & bit) {
@@ -955,11 +952,10 @@ __device__ void emit_runs_vec(const std::uint32_t* gt, const std::uint32_t* eq, 
 // memory when kGlobal): positions with key > t and key == t are marked in two bitmaps over [0, n)
 // (`bits`: 2 ceil(n / 32) words of shared memory); each thread then owns a run of words, and block
 // scans of the runs' counts give each selected position its place: ascending, and the first
-// `need` of the ties.
-// kVer >= 5 (when the words are a multiple of four) gives each thread a multiple of four words,
-// read as 16-byte vectors: runs of consecutive words a thread put eight lanes on a bank (H100
-// profile: NOTES.md, topk v5).
-template <bool kGlobal, int kVer = 4>
+// `need` of the ties. When the words are a multiple of four, emit_runs_vec gives each thread a
+// multiple of four words, read as 16-byte vectors: runs of consecutive words a thread put eight
+// lanes on a bank (H100 profile: NOTES.md, topk v5).
+template <bool kGlobal>
 __device__ void emit_candidates(const std::uint32_t* ck, const std::int32_t* cp, int m, int n,
                                 std::uint32_t t, int need, std::int32_t* out, std::uint32_t* bits,
                                 Shared& sh) {
@@ -974,9 +970,7 @@ __device__ void emit_candidates(const std::uint32_t* ck, const std::int32_t* cp,
     atomicOr((key > t ? gt : eq) + (p >> 5), 1u << (p & 31));
   }
   __syncthreads();
-  if constexpr (kVer >= 5) {
-    if (words % 4 == 0) return emit_runs_vec(gt, eq, words, need, out, sh);
-  }
+  if (words % 4 == 0) return emit_runs_vec(gt, eq, words, need, out, sh);
   const int per = (words + kThreads - 1) / kThreads;
   const int w0 = min(tid * per, words), w1 = min(w0 + per, words);
   int n_gt = 0, n_eq = 0;
@@ -1051,7 +1045,7 @@ __device__ void key_range(const Src& src, std::uint32_t& lo, std::uint32_t& hi, 
 // (smem_candidates).
 // `ph` (the phase diagnostic's stamps of this block, else null): thread 0 stamps the global timer
 // into ph[5] after the key range and ph[6] after the radix passes.
-template <bool kGlobal, int kVer = 4>
+template <bool kGlobal, int kVer>
 __device__ void finish_candidates(const std::uint32_t* ck, const std::int32_t* cp, int c, int n,
                                   int k, std::int32_t* out, std::uint32_t* smem, int stash_cap,
                                   Shared& sh, unsigned long long* ph = nullptr) {
@@ -1070,18 +1064,16 @@ __device__ void finish_candidates(const std::uint32_t* ck, const std::int32_t* c
   select_passes<kVer>(Above<Src>{src, lo}, top, prefix, mask, remaining, count,
                       reinterpret_cast<int*>(smem), sh);
   stamp(ph, 6);
-  if constexpr (kVer >= 5) {
-    // The stage follows the bitmaps (the histogram is free after the passes). It may overlap
-    // shared-memory candidates: emit_candidates reads them only before the barrier that precedes
-    // its first output.
-    const int front = ((n + 31) / 32 * 2 + 3) / 4 * 4;
-    if (stage_fits(out, k, kMaxBins + static_cast<long long>(stash_cap) - front)) {
-      std::int32_t* stage = reinterpret_cast<std::int32_t*>(smem + front) + out_skew(out);
-      emit_candidates<kGlobal, kVer>(ck, cp, c, n, lo + prefix, remaining, stage, smem, sh);
-      return store_staged(stage, out, k);
-    }
+  // The stage follows the bitmaps (the histogram is free after the passes). It may overlap
+  // shared-memory candidates: emit_candidates reads them only before the barrier that precedes its
+  // first output.
+  const int front = ((n + 31) / 32 * 2 + 3) / 4 * 4;
+  if (stage_fits(out, k, kMaxBins + static_cast<long long>(stash_cap) - front)) {
+    std::int32_t* stage = reinterpret_cast<std::int32_t*>(smem + front) + out_skew(out);
+    emit_candidates<kGlobal>(ck, cp, c, n, lo + prefix, remaining, stage, smem, sh);
+    return store_staged(stage, out, k);
   }
-  emit_candidates<kGlobal, kVer>(ck, cp, c, n, lo + prefix, remaining, out, smem, sh);
+  emit_candidates<kGlobal>(ck, cp, c, n, lo + prefix, remaining, out, smem, sh);
 }
 
 // ---- One block per row ----
@@ -1093,9 +1085,8 @@ template <int kVer>
 __device__ bool sampled_row(const RowKeys& rk, int rank, int cap, int k, std::int32_t* out,
                             std::uint32_t* smem, int stash_cap, Shared& sh) {
   if (threadIdx.x == 0) sh.ncand = 0;  // before sample_threshold's barriers
-  if constexpr (kVer < 4) rk.prefetch(0, rk.quads());
-  const std::uint32_t t = sample_threshold<kVer>(
-      rk, rank, reinterpret_cast<int*>(smem), smem + kMaxBins, sh, 0, kVer >= 4 ? rk.quads() : 0);
+  const std::uint32_t t = sample_threshold<kVer>(rk, rank, reinterpret_cast<int*>(smem),
+                                                 smem + kMaxBins, sh, 0, rk.quads());
   std::uint32_t* ck = smem + kMaxBins + stash_cap - 2 * cap;
   std::int32_t* cp = reinterpret_cast<std::int32_t*>(ck + cap);
   collect<kVer>(rk, 0, rk.quads(), t, ck, cp, &sh.ncand, cap);
@@ -1214,20 +1205,13 @@ __global__ void __launch_bounds__(kThreads, 2)
   std::int32_t* cp = cand_pos + static_cast<long long>(row) * list_cap;
   const int qb = blockIdx.x * chunk_quads, qe = min(qb + chunk_quads, rk.quads());
   if (qb < qe) {  // ragged rows: the chunks past a shorter row's end only take their ticket
-    if (threadIdx.x == 0) sh.ncand = 0;    // before sample_threshold's barriers
-    const bool after = bulk || kVer >= 4;  // v3.2's plain prefetch went out before the sample
-    if (!after) rk.prefetch(qb, qe);
-    const std::uint32_t t =
-        sample_threshold<kVer>(rk, rank, reinterpret_cast<int*>(smem_dyn), smem_dyn + kMaxBins, sh,
-                               after ? qb : 0, after ? qe : 0, bulk, ph);
+    if (threadIdx.x == 0) sh.ncand = 0;  // before sample_threshold's barriers
+    const std::uint32_t t = sample_threshold<kVer>(rk, rank, reinterpret_cast<int*>(smem_dyn),
+                                                   smem_dyn + kMaxBins, sh, qb, qe, bulk, ph);
     stamp(ph, 1);  // after sample_threshold's last barrier
-    // v4: the sample's shared memory is free, and the block's list takes all of it.
-    if constexpr (kVer >= 4) {
-      const int lcap = (kMaxBins + stash_cap) / 8 * 4;
-      collect_local<kVer>(rk, qb, qe, t, smem_dyn, lcap, ck, cp, fill + row, list_cap, sh);
-    } else {
-      collect(rk, qb, qe, t, ck, cp, fill + row, list_cap);
-    }
+    // The sample's shared memory is free, and the block's list takes all of it.
+    const int lcap = (kMaxBins + stash_cap) / 8 * 4;
+    collect_local<kVer>(rk, qb, qe, t, smem_dyn, lcap, ck, cp, fill + row, list_cap, sh);
   }
   const bool last = last_block(tickets + row, sh);
   stamp(ph, 2);  // after last_block's barriers
@@ -1275,29 +1259,26 @@ std::size_t align16(std::size_t bytes) {
   return (bytes + 15) / 16 * 16;
 }
 
-// Which version runs: 5 by default (v4 with the radix passes' bins and the output's bitmap words
-// read as 16-byte vectors and the output staged in shared memory for coalesced stores; an H100 took
-// 5.8% off decode B=32 at 128K, NOTES.md, topk v5); COSTCURVE_TOPK_V4=1 for v4 and
-// COSTCURVE_TOPK_V3=1 for v3.2's per-warp global appends, for A/B; COSTCURVE_TOPK_V6=1 for v6 (the
-// chunk pass's float compares and early loads, one warp for the last radix bits; not yet run on a
-// GPU, so opt-in).
+// Which version runs: 5 by default; COSTCURVE_TOPK_V6=1 for v6 (the chunk pass's float compares
+// and early loads, one warp for the last radix bits; not yet run on a GPU, so opt-in). The switches
+// to v3.2 and v4 are gone with their code, and an error says so rather than timing v5 under their
+// names.
 int topk_version() {
-  if (env_flag("COSTCURVE_TOPK_V3")) return 3;
-  if (env_flag("COSTCURVE_TOPK_V4")) return 4;
+  for (const char* gone : {"COSTCURVE_TOPK_V3", "COSTCURVE_TOPK_V4"})
+    if (env_flag(gone))
+      throw OpError(std::string("cuda topk: ") + gone +
+                    " is gone (2026-12-08): v5 replaced v3.2 and v4 (their A/B results: "
+                    "kernels/cuda/NOTES.md, topk v4 and v5)");
   return env_flag("COSTCURVE_TOPK_V6") ? 6 : 5;
 }
 
-// Calls f(integral_constant<int, v>) for version v (3 to 6): one kernel instantiation each.
+// Calls f(integral_constant<int, v>) for version v (5 or 6): one kernel instantiation each.
 template <class F>
 void with_version(int v, F f) {
-  if (v == 3)
-    f(std::integral_constant<int, 3>{});
-  else if (v == 5)
-    f(std::integral_constant<int, 5>{});
-  else if (v == 6)
+  if (v == 6)
     f(std::integral_constant<int, 6>{});
   else
-    f(std::integral_constant<int, 4>{});
+    f(std::integral_constant<int, 5>{});
 }
 
 // COSTCURVE_TOPK_PHASES=1: where a multi-block call's time goes. Each call's stamps are read back
@@ -1459,12 +1440,8 @@ void topk(Context& ctx, const TopkArgs& a) {
   // Shared memory: the histogram plus a stash for as many keys as leave room for a second block
   // on the SM, and no more than the longest row needs. wide_topk has the same layout.
   static const int static_bytes =
-      std::max({static_smem(reinterpret_cast<const void*>(topk_kernel<3>)),
-                static_smem(reinterpret_cast<const void*>(topk_kernel<4>)),
-                static_smem(reinterpret_cast<const void*>(topk_kernel<5>)),
+      std::max({static_smem(reinterpret_cast<const void*>(topk_kernel<5>)),
                 static_smem(reinterpret_cast<const void*>(topk_kernel<6>)),
-                static_smem(reinterpret_cast<const void*>(wide_topk<false, 3>)),
-                static_smem(reinterpret_cast<const void*>(wide_topk<false, 4>)),
                 static_smem(reinterpret_cast<const void*>(wide_topk<false, 5>)),
                 static_smem(reinterpret_cast<const void*>(wide_topk<false, 6>))});
   const cudaDeviceProp& pr = ctx.prop();
