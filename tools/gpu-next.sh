@@ -124,7 +124,7 @@ probe dense128k --op dense_decode --len 131072 $dec --runs 10 --env COSTCURVE_MQ
   --env COSTCURVE_MQA_TMA=
 # The sweep takes the faster of the fp8 seesaw (v5.3) and its f16 form (v5.9) where the probe just
 # measured it validated and at least 5% faster than the one-tile kernel (its results record the
-# variable in context.kernel_env).
+# variable in context.kernel_env, as for top-k v6 below).
 fp8env=
 f=$w/probe/sparse-fp8-128k.txt
 [ -f "$f" ] && fp8env=$(awk '$6 == "pass" && $1 == "default" { d = $2 }
@@ -135,10 +135,18 @@ f=$w/probe/sparse-fp8-128k.txt
       if (h > 0 && h <= 0.95 * o && (d <= 0 || h < d)) print "COSTCURVE_MQA_FP8_F16=1"
       else if (d > 0 && d <= 0.95 * o) print "COSTCURVE_MQA_SEESAW_FP8=1"
     }' "$f")
-echo "sweep with: ${fp8env:-the defaults}" | tee -a "$o/summary.txt"
+# Likewise top-k v6, where both probes validated it, decode (B=32) at least 5% faster than v5 and
+# prefill no more than 2% slower.
+topkenv=
+d=$w/probe/topk128k.txt f=$w/probe/topk-prefill128k.txt
+[ -f "$d" ] && [ -f "$f" ] && topkenv=$(awk 'FNR == 1 { file++ }
+    $1 == "COSTCURVE_TOPK_V6=1" && $6 == "pass" { r[file] = $5 }
+    END { if (r[1] > 0 && r[1] <= 0.95 && r[2] > 0 && r[2] <= 1.02) print "COSTCURVE_TOPK_V6=1" }' \
+  "$d" "$f")
+echo "sweep with: ${fp8env:-} ${topkenv:-} (empty: the defaults)" | tee -a "$o/summary.txt"
 stages=sweep
 # shellcheck disable=SC2086
-step sweep 0 SCENARIOS="$v32 $v31" $fp8env
+step sweep 0 SCENARIOS="$v32 $v31" $fp8env $topkenv
 # Each sweep against results/h100-v10/ (the last full sweep's defaults), ready to read on return.
 for sc in $v32 $v31; do
   [ -f "$w/sweep/$sc.json" ] || continue
