@@ -118,6 +118,12 @@ probe topk-prefill128k --op topk --phase prefill --len 131072 --sq 512 --env COS
 penv=COSTCURVE_TOPK_PHASES=1
 # shellcheck disable=SC2086
 probe topk128k-phases --op topk --len 131072 $dec --env COSTCURVE_TOPK_V6=1
+# v6 with the bulk prefetch (each block's whole chunk asked of L2 during the sample): under v5 it
+# changed nothing (+0.3%), which said the chunk pass was not waiting on HBM; if v6's pipelined pass
+# is bound by its loads' latency, L2-resident chunks would now show.
+penv=COSTCURVE_TOPK_V6=1
+# shellcheck disable=SC2086
+probe topk128k-v6-bulk --op topk --len 131072 $dec --env COSTCURVE_TOPK_BULK_PREFETCH=1
 penv=
 # shellcheck disable=SC2086
 probe dense128k --op dense_decode --len 131072 $dec --runs 10 --env COSTCURVE_MQA_TMA=0 \
