@@ -8,11 +8,11 @@
 #
 # Give the device call's limit ~60 s more than TOTAL_S (the last step's grace and packing).
 #
-# Steps: build -> the MQA, prefill and top-k tests -> costcurve_probe over attention v5.6 (TMA,
-# now the default for dense tiles), v5.7 (list entries read a pair ahead, opt-in), v5.8 (gathered
-# rows by TMA, opt-in), v5.3 with the L2 prefetch (the seesaw over an fp8 cache, opt-in) and top-k
-# v6 (opt-in) against the kernels as they were -> both scenarios swept in full. (Earlier queues, with A/B, racecheck and
-# diagnostics steps: git log.)
+# Steps: build -> the MQA, prefill and top-k tests -> costcurve_probe over attention v5.6 (TMA, now
+# the default for dense tiles), v5.7 (list entries read a pair ahead, opt-in), v5.8 (gathered rows
+# by TMA, opt-in), v5.3 with the L2 prefetch (the seesaw over an fp8 cache, opt-in) and top-k v6
+# (opt-in) against the kernels as they were -> both scenarios swept in full. (Earlier queues, with
+# A/B, racecheck and diagnostics steps: git log.)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 o=${OUT:-/tmp/gpu-next}
@@ -62,8 +62,9 @@ step build 300
 floor=0
 stages=cudatest
 # TESTS_RESERVE (default 230): what the tests leave for the probes and sweeps; 0 in a short call.
-step tests "${TESTS_RESERVE:-230}" TEST_SHARDS=8 \
-  TEST_FILTER='Cuda/CudaMqaTest.*:CudaMqaDiag.*:CudaMqaTma.*:Cuda/CudaPrefillTest.*:Cuda/CudaTopk.*/default_prefetch:Cuda/CudaTopk.*/v6:CudaTopkVersions.*'
+tests='Cuda/CudaMqaTest.*:CudaMqaDiag.*:CudaMqaTma.*:Cuda/CudaPrefillTest.*'
+tests="$tests:Cuda/CudaTopk.*/default_prefetch:Cuda/CudaTopk.*/v6:CudaTopkVersions.*"
+step tests "${TESTS_RESERVE:-230}" TEST_SHARDS=8 TEST_FILTER="$tests"
 # Attention v5.6 and v5.7 against the kernel they replace (NOTES.md), each shape timed cold by
 # costcurve_probe in one process: dense decode by TMA (the default) against cp.async (the kernel as
 # it ran in h100-v10/v11), then, with cp.async, the list entries read ahead; sparse decode and
