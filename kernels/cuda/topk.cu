@@ -33,16 +33,18 @@
 // leaves at zero (a memset clears them only in fresh scratch); one kernel: each row is split in
 // chunks, one block per chunk; every block computes the row's T, gathers its chunk's candidates in
 // shared memory (v3.2 appended them to the global list with one atomic per warp and step, 12–15%
-// slower at B=32), reserves their room in the row's global list with one atomic and
-// copies them there, then takes a ticket; the row's last block finishes the row from the list
+// slower at B=32), reserves their room in the row's global list with one atomic and copies them
+// there, then takes a ticket; the row's last block finishes the row from the list
 // (copied into shared memory when it fits, read from L2 otherwise) or runs the exact path alone
 // when the list is short or overflowed. Scratch (Context slot 2, grown once): per row, a list of
 // max(n / 4, 5k) candidates (n of the longest row; 16 MB for 64 rows of 128K).
 //
 // Each block asks L2 for the first two steps of its range right after issuing the sample's loads,
-// so that HBM streams while the sample is selected; with
-// COSTCURVE_TOPK_BULK_PREFETCH=1 (within ±2.5% on an H100), for its whole range in a few bulk
-// requests.
+// so that HBM streams while the sample is selected; with COSTCURVE_TOPK_BULK_PREFETCH=1 (within
+// ±2.5% on an H100), for its whole range in a few bulk requests.
+//
+// The parts: topk_keys.cuh (constants, keys and where they are read from), topk_select.cuh (the
+// radix passes), topk_collect.cuh (the chunk passes), topk_emit.cuh (the ordered output).
 #include <algorithm>
 #include <climits>
 #include <cstdint>
