@@ -210,7 +210,8 @@ __device__ std::uint32_t sample_threshold(const RowKeys& rk, int rank, int* hist
 template <bool kGlobal, int kVer>
 __device__ void finish_candidates(const std::uint32_t* ck, const std::int32_t* cp, int c, int n,
                                   int k, std::int32_t* out, std::uint32_t* smem, int stash_cap,
-                                  Shared& sh, unsigned long long* ph = nullptr) {
+                                  Shared& sh, unsigned long long* ph = nullptr,
+                                  bool ranged = false) {
   using Src = std::conditional_t<kGlobal, ListKeys, SmemKeys>;
   Src src;
   if constexpr (kGlobal)
@@ -218,7 +219,10 @@ __device__ void finish_candidates(const std::uint32_t* ck, const std::int32_t* c
   else
     src = SmemKeys{ck, c, 0};
   std::uint32_t lo, hi;
-  key_range(src, lo, hi, sh);
+  if (kVer >= 6 && ranged)  // the caller took the key range while it copied the list
+    lo = sh.lo, hi = sh.hi;
+  else
+    key_range(src, lo, hi, sh);
   stamp(ph, 5);
   std::uint32_t prefix = 0, mask = 0;
   int remaining = k, count = 0;
@@ -315,16 +319,42 @@ __device__ void wide_finish(const float* logits, std::int32_t* indices,
   // Into shared memory: one read of the list through L2, then the passes run there.
   std::uint32_t* sk = smem_dyn + kMaxBins + stash_cap - 2 * cands;
   std::int32_t* sp = reinterpret_cast<std::int32_t*>(sk + cands);
+  if constexpr (kVer >= 6) {
+    // The key range as the list goes by (sh.lo and sh.hi set before the ticket's barrier), where
+    // finish_candidates would read the keys once more between two barriers (0.7-0.8 us of the
+    // finish at decode B=32, 128K: NOTES.md, topk v5).
+    std::uint32_t lo = ~0u, hi = 0u;
+#pragma unroll 2
+    for (int q = tid; q < c / 4; q += kThreads) {
+      const uint4 v = __ldcg(reinterpret_cast<const uint4*>(ck) + q);
+      reinterpret_cast<uint4*>(sk)[q] = v;
+      reinterpret_cast<int4*>(sp)[q] = __ldcg(reinterpret_cast<const int4*>(cp) + q);
+      lo = min(lo, min(min(v.x, v.y), min(v.z, v.w)));
+      hi = max(hi, max(max(v.x, v.y), max(v.z, v.w)));
+    }
+    for (int i = c / 4 * 4 + tid; i < c; i += kThreads) {
+      const std::uint32_t key = __ldcg(ck + i);
+      sk[i] = key, sp[i] = __ldcg(cp + i);
+      lo = min(lo, key), hi = max(hi, key);
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      lo = min(lo, __shfl_xor_sync(kFull, lo, o));
+      hi = max(hi, __shfl_xor_sync(kFull, hi, o));
+    }
+    if (tid % 32 == 0) atomicMin(&sh.lo, lo), atomicMax(&sh.hi, hi);
+  } else {
 #pragma unroll 2  // fully unrolled, it spills (nvcc 13.0)
-  for (int q = tid; q < c / 4; q += kThreads) {
-    reinterpret_cast<uint4*>(sk)[q] = __ldcg(reinterpret_cast<const uint4*>(ck) + q);
-    reinterpret_cast<int4*>(sp)[q] = __ldcg(reinterpret_cast<const int4*>(cp) + q);
+    for (int q = tid; q < c / 4; q += kThreads) {
+      reinterpret_cast<uint4*>(sk)[q] = __ldcg(reinterpret_cast<const uint4*>(ck) + q);
+      reinterpret_cast<int4*>(sp)[q] = __ldcg(reinterpret_cast<const int4*>(cp) + q);
+    }
+    for (int i = c / 4 * 4 + tid; i < c; i += kThreads)
+      sk[i] = __ldcg(ck + i), sp[i] = __ldcg(cp + i);
   }
-  for (int i = c / 4 * 4 + tid; i < c; i += kThreads)
-    sk[i] = __ldcg(ck + i), sp[i] = __ldcg(cp + i);
   __syncthreads();
   stamp(ph, 4);
-  finish_candidates<false, kVer>(sk, sp, c, rk.n, k, out, smem_dyn, stash_cap, sh, ph);
+  finish_candidates<false, kVer>(sk, sp, c, rk.n, k, out, smem_dyn, stash_cap, sh, ph, kVer >= 6);
 }
 
 // Block (c, row) computes the row's T and appends the candidates of chunk c to the row's list
@@ -384,6 +414,7 @@ __global__ void __launch_bounds__(kThreads, 2)
     sh.listed = __ldcg(fill + row);
     fill[row] = 0;
     tickets[row] = 0;
+    if constexpr (kVer >= 6) sh.lo = ~0u, sh.hi = 0u;  // wide_finish's key range
   }
   __syncthreads();
   wide_finish<kVer>(logits, indices, seq_lens, s_q, cap, k, fill, cand_key, cand_pos, list_cap,
